@@ -1,0 +1,68 @@
+"""Bearer-token authentication and the per-token model allow-list; tokens are stored hashed."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from flask import g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import ApiError
+from app.models import Account, ApiToken, now
+
+TOKEN_PREFIX = "vg_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    account_id: int
+    token_id: int
+    allowed_models: tuple[str, ...] | None
+
+    def may_use(self, model: str) -> bool:
+        return self.allowed_models is None or model in self.allowed_models
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(
+    session: Session, account_name: str, models: list[str] | None = None, name: str = ""
+) -> tuple[str, ApiToken]:
+    """Create the account if needed and a new token for it; the plain token exists only in the return value."""
+    account = session.scalar(select(Account).where(Account.name == account_name))
+    if account is None:
+        account = Account(name=account_name)
+        session.add(account)
+        session.flush()
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(account_id=account.id, name=name, token_hash=hash_token(token),
+                   display_prefix=token[:10], allowed_models=models or None)
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def authenticate(session: Session) -> Caller:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Missing bearer token: send 'Authorization: Bearer <token>'.", code="missing_api_key",
+                       headers={"WWW-Authenticate": "Bearer"})
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
+    if row is None or row.revoked_at is not None:
+        raise ApiError(401, "Invalid or revoked token.", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+    caller = Caller(row.account_id, row.id, tuple(row.allowed_models) if row.allowed_models else None)
+    g.caller = caller
+    return caller
+
+
+def revoke_token(session: Session, token_id: int) -> bool:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now()
+    return True

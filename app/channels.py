@@ -1,0 +1,185 @@
+"""Channels (upstream accounts) from the channel file, and model routing by priority and weight."""
+from __future__ import annotations
+
+import os
+import random
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.models import Channel
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+DEFAULT_DEADLINE_MINUTES = 60.0
+
+
+class ChannelFileError(ValueError):
+    """The channel file is unreadable or names an environment variable that is not set."""
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    vendor: str
+    base_url: str
+    models: Mapping[str, str]  # public model name -> upstream model name
+    api_key: str = field(default="", repr=False)
+    secret_key: str = field(default="", repr=False)
+    priority: int = 0
+    weight: int = 1
+    max_concurrency: int | None = None
+    enabled: bool = True
+    deadline_minutes: float = DEFAULT_DEADLINE_MINUTES
+    options: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None  # the row id, known once synced to the database
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.api_key, self.secret_key) if s)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a model goes: the vendor and upstream name on the first-choice channel."""
+
+    channel: ChannelConfig
+    upstream_model: str
+
+    @property
+    def vendor(self) -> str:
+        return self.channel.vendor
+
+
+def _interpolate(value: Any, environ: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ChannelFileError(f"channel file references ${{{name}}}, which is not set")
+
+        return _ENV_REF.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, environ) for v in value]
+    return value
+
+
+def load_channels(path: Path, environ: Mapping[str, str] | None = None) -> list[ChannelConfig]:
+    env = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ChannelFileError(f"cannot read channel file {path}: {exc}") from exc
+    vendor_defaults = raw.get("vendors", {})
+    channels = []
+    known = {"name", "vendor", "base_url", "models", "api_key", "secret_key", "priority", "weight",
+             "max_concurrency", "enabled", "deadline_minutes"}
+    for entry in raw.get("channels", []):
+        entry = _interpolate(entry, env)
+        vendor = entry["vendor"]
+        deadline = entry.get("deadline_minutes", vendor_defaults.get(vendor, {}).get("deadline_minutes"))
+        channels.append(
+            ChannelConfig(
+                name=entry["name"],
+                vendor=vendor,
+                base_url=entry["base_url"].rstrip("/"),
+                models=dict(entry.get("models", {})),
+                api_key=entry.get("api_key", ""),
+                secret_key=entry.get("secret_key", ""),
+                priority=int(entry.get("priority", 0)),
+                weight=max(1, int(entry.get("weight", 1))),
+                max_concurrency=entry.get("max_concurrency"),
+                enabled=bool(entry.get("enabled", True)),
+                deadline_minutes=float(deadline or DEFAULT_DEADLINE_MINUTES),
+                options={k: v for k, v in entry.items() if k not in known},
+            )
+        )
+    return channels
+
+
+class ChannelRegistry:
+    """The channels this process knows, keyed by name and by database id."""
+
+    def __init__(self) -> None:
+        self._channels: list[ChannelConfig] = []
+        self._database: Database | None = None
+        self._synced = False
+
+    def init(self, channels: list[ChannelConfig], database: Database) -> None:
+        self._channels, self._database, self._synced = channels, database, False
+
+    def _ensure_synced(self) -> None:
+        """Sync lazily, so a process can start while the database is still down and catch up later."""
+        if self._synced or self._database is None:
+            return
+        for attempt in range(2):
+            try:
+                with self._database.transaction() as session:
+                    self.sync(session)
+                return
+            except IntegrityError:  # another process inserted the same channel first; read its id
+                if attempt:
+                    raise
+
+    def sync(self, session: Session) -> None:
+        """Mirror the file into the channels table, so tasks can reference and lock their channel row."""
+        rows = {row.name: row for row in session.scalars(select(Channel))}
+        for config in self._channels:
+            row = rows.get(config.name)
+            if row is None:
+                row = Channel(name=config.name)
+                session.add(row)
+            row.vendor, row.enabled, row.max_concurrency = config.vendor, config.enabled, config.max_concurrency
+        session.flush()
+        ids = {row.name: row.id for row in session.scalars(select(Channel))}
+        self._channels = [replace(c, id=ids[c.name]) for c in self._channels]
+        self._synced = True
+
+    @property
+    def all(self) -> list[ChannelConfig]:
+        self._ensure_synced()
+        return list(self._channels)
+
+    def by_id(self, channel_id: int | None) -> ChannelConfig | None:
+        self._ensure_synced()
+        return next((c for c in self._channels if c.id == channel_id), None)
+
+    def models(self) -> set[str]:
+        return {m for c in self._channels if c.enabled for m in c.models}
+
+    def candidates(self, model: str, rng: random.Random | None = None) -> list[ChannelConfig]:
+        """Enabled channels serving `model`: highest priority first, weighted-random within a priority."""
+        rng = rng or random
+        self._ensure_synced()
+        serving = [c for c in self._channels if c.enabled and model in c.models]
+        ordered: list[ChannelConfig] = []
+        for priority in sorted({c.priority for c in serving}, reverse=True):
+            pool = [c for c in serving if c.priority == priority]
+            while pool:
+                pick = rng.choices(pool, weights=[c.weight for c in pool])[0]
+                ordered.append(pick)
+                pool.remove(pick)
+        return ordered
+
+    def route(self, model: str) -> Route | None:
+        candidates = self.candidates(model)
+        if not candidates:
+            return None
+        return Route(candidates[0], candidates[0].models[model])
+
+    def secrets(self) -> set[str]:
+        return {s for c in self._channels for s in c.secrets}
+
