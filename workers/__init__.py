@@ -1,0 +1,1 @@
+"""Celery workers: submit jobs upstream, poll them, copy finished videos into storage."""

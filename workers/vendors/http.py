@@ -1,0 +1,134 @@
+"""HTTP plumbing shared by every vendor client: pooled sessions, timeouts, transport-error meaning."""
+from __future__ import annotations
+
+import base64
+import email.utils
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+from app.video_request import ImageInput
+from workers.vendors.base import Download, UpstreamError
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+DOWNLOAD_READ_TIMEOUT = 60.0  # between two chunks of a download, not for the whole file
+CHUNK_SIZE = 256 * 1024
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """One pooled session per thread: connections to a vendor are reused across polls."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
+
+
+def _reached(exc: requests.RequestException) -> bool:
+    """Could the vendor have received the request? Only a failure to connect proves it did not."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)
+        return not isinstance(reason, NewConnectionError | NameResolutionError)
+    return True
+
+
+def send(method: str, url: str, *, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+    """Send one request; transport failures become retryable UpstreamErrors that say if it reached."""
+    read_timeout = READ_TIMEOUT if timeout is None else timeout
+    try:
+        return session().request(method, url, timeout=(CONNECT_TIMEOUT, read_timeout), **kwargs)
+    except requests.RequestException as exc:
+        raise UpstreamError(
+            "retryable", f"{method} {_host(url)}: {type(exc).__name__}", code="upstream_unreachable",
+            reached=_reached(exc),
+        ) from exc
+
+
+def json_body(response: requests.Response) -> dict[str, Any]:
+    """The JSON object of a vendor answer; anything else is a retryable malformed answer."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise UpstreamError("retryable", f"malformed body from vendor (HTTP {response.status_code})",
+                            code="upstream_malformed", status=response.status_code) from exc
+    if not isinstance(body, dict):
+        raise UpstreamError("retryable", "malformed body from vendor: not an object",
+                            code="upstream_malformed", status=response.status_code)
+    return body
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds from a Retry-After header, in either of its two forms."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def status_kind(status: int) -> str:
+    """The default meaning of an HTTP status when the vendor's body says nothing more specific."""
+    if status == 429:
+        return "rate_limited"
+    if status >= 500 or status in (408, 409):
+        return "retryable"
+    return "terminal"
+
+
+def download(url: str, classify: Callable[[requests.Response], UpstreamError], **kwargs: Any) -> Download:
+    """GET a file as a stream: a Download, or the vendor's error for a non-2xx answer."""
+    response = send("GET", url, stream=True, timeout=DOWNLOAD_READ_TIMEOUT, **kwargs)
+    if response.status_code >= 400:
+        try:
+            raise classify(response)
+        finally:
+            response.close()
+    length = response.headers.get("Content-Length")
+
+    def chunks() -> Any:
+        try:
+            yield from response.iter_content(CHUNK_SIZE)
+        except requests.RequestException as exc:
+            raise UpstreamError("retryable", f"download interrupted: {type(exc).__name__}",
+                                code="download_interrupted") from exc
+
+    return Download(
+        chunks=chunks(),
+        close=response.close,
+        content_type=response.headers.get("Content-Type", "video/mp4").split(";")[0],
+        size=int(length) if length and length.isdigit() else None,
+    )
+
+
+def image_bytes(image: ImageInput) -> bytes:
+    """The bytes of a client image kept in storage (URL images are passed to vendors as URLs)."""
+    from app.extensions import storage
+
+    if image.key is None:
+        raise ValueError("image has no stored bytes")
+    handle, _ = storage.open(image.key)
+    with handle:
+        return handle.read()
+
+
+def image_data_url(image: ImageInput) -> str:
+    """A URL for the image: the client's own, or a data: URL built from the stored bytes."""
+    if image.url:
+        return image.url
+    encoded = base64.b64encode(image_bytes(image)).decode()
+    return f"data:{image.content_type or 'image/png'};base64,{encoded}"
+
+
+def _host(url: str) -> str:
+    return url.split("/")[2] if "://" in url else url
