@@ -1,0 +1,376 @@
+"""The steps of a task's life as plain functions: claim the task, talk to the vendor once, record the outcome.
+
+Each step is idempotent: it acts only on a task that is in its state, due and not leased, and records
+its outcome with a compare-and-set, so duplicated, late or replayed messages change nothing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.channels import ChannelConfig
+from app.extensions import channels, db, settings, storage
+from app.lifecycle import (
+    CANCELLED,
+    COMPLETED,
+    DOWNLOADING,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUBMITTING,
+    claim,
+    enqueue,
+    finish_step,
+    guarded_update,
+)
+from app.models import Channel, Task, now
+from app.storage import IncompleteWrite, task_prefixes, thumbnail_key, video_key
+from app.video_request import VideoRequest
+from workers import schedule
+from workers.celery_config import STEP_TIME_LIMIT
+from workers.vendors import get_adapter
+from workers.vendors.base import Download, Refusal, ResultExpired, UpstreamError
+
+log = logging.getLogger("vidgate.steps")
+
+LEASE = STEP_TIME_LIMIT + 30
+DOWNLOAD_LEASE = 15 * 60
+MAX_SUBMIT_ATTEMPTS = 8
+MAX_DOWNLOAD_ATTEMPTS = 5
+DISPATCH_BATCH = 1000
+
+
+def _info(message: str, task: Task, **extra: object) -> None:
+    log.info(message, extra={"task_id": task.public_id, "vendor": task.vendor, "state": task.state, **extra})
+
+
+# --- submit -------------------------------------------------------------------------------------------
+
+
+def submit(task_id: int) -> None:
+    with db.session() as session:
+        task = claim(session, task_id, (PENDING, SUBMITTING), LEASE)
+        if task is None:
+            return
+        if task.deadline_at <= now():
+            fail(session, task, "timeout", "the task did not reach the vendor before its deadline")
+            return
+        channel, adapter = _channel(task), get_adapter(task.vendor)
+        ambiguous = task.state == SUBMITTING
+        if ambiguous and not adapter.idempotent_submit:
+            # The earlier attempt may have created a job we cannot identify; submitting again could
+            # pay for the video twice, so the task fails and says why.
+            fail(session, task, "upstream_error", "the vendor did not confirm the submission and cannot be "
+                 "asked whether it arrived; not resubmitting to avoid a duplicate job")
+            return
+        if not ambiguous and not _take_slot(session, task, channel):
+            finish_step(session, task, next_action_at=min(task.deadline_at, now() + schedule.CAP_WAIT))
+            return
+        request = VideoRequest.from_json(task.request)
+        try:
+            upstream_id = adapter.submit(channel, request, task.upstream_model or task.model, task.submit_key)
+        except UpstreamError as error:
+            _submit_failed(session, task, channel, error)
+            return
+        at = now()
+        if finish_step(session, task, state=RUNNING, upstream_id=upstream_id, submitted_at=at,
+                       upstream_status="queued", next_action_at=min(task.deadline_at, at + schedule.FIRST_POLL)):
+            _info("submitted", task, upstream_id=upstream_id, attempt=task.submit_attempts)
+            return
+        # The client deleted the task while we were submitting it: do not leave the job running upstream.
+        session.refresh(task)
+        if task.state == CANCELLED:
+            _cancel_upstream(adapter, channel, upstream_id, task)
+
+
+def _take_slot(session: Session, task: Task, channel: ChannelConfig) -> bool:
+    """Move PENDING to SUBMITTING if the channel has a free slot, atomically with respect to other workers."""
+    cap = channel.max_concurrency
+    # Serialise slot-taking per channel (PostgreSQL row lock; SQLite serialises writers anyway).
+    session.execute(select(Channel.id).where(Channel.id == channel.id).with_for_update())
+    in_flight = (
+        select(func.count()).select_from(Task)
+        .where(Task.channel_id == channel.id, Task.state.in_((SUBMITTING, RUNNING)))
+        .scalar_subquery()
+    )
+    statement = (
+        update(Task)
+        .where(Task.id == task.id, Task.version == task.version, *([in_flight < cap] if cap else []))
+        .values(state=SUBMITTING, version=task.version + 1, submit_attempts=task.submit_attempts + 1,
+                updated_at=now())
+        .execution_options(synchronize_session=False)
+    )
+    taken = session.execute(statement).rowcount == 1
+    session.commit()
+    if taken:
+        task.state, task.version, task.submit_attempts = SUBMITTING, task.version + 1, task.submit_attempts + 1
+    return taken
+
+
+def _submit_failed(session: Session, task: Task, channel: ChannelConfig, error: UpstreamError) -> None:
+    at = now()
+    if error.kind == "terminal":
+        fail(session, task, error.code, error.message)
+    elif error.reached and error.status is None:
+        # Sent, but no answer: the vendor may have the job. Stay SUBMITTING; the retry either resubmits
+        # with the same key (idempotent vendors) or gives up rather than risk a duplicate.
+        delay = schedule.backoff(task.submit_attempts, error.retry_after)
+        finish_step(session, task, next_action_at=min(task.deadline_at, at + delay))
+        _info("submission outcome unknown", task, error=error.message)
+    elif task.submit_attempts >= MAX_SUBMIT_ATTEMPTS:
+        fail(session, task, error.code, f"gave up after {task.submit_attempts} attempts: {error.message}")
+    else:
+        # Refused (429, 5xx, or never connected): not accepted, so it is safe to send again, preferably
+        # through the next channel that serves the model.
+        target = _failover(task, channel)
+        delay = 0.0 if target.id != channel.id else schedule.backoff(task.submit_attempts, error.retry_after)
+        finish_step(session, task, state=PENDING, channel_id=target.id, vendor=target.vendor,
+                    upstream_model=target.models[task.model], next_action_at=min(task.deadline_at, at + delay))
+        _info("submission refused; will retry", task, error=error.message, next_channel=target.name, delay=delay)
+
+
+def _failover(task: Task, current: ChannelConfig) -> ChannelConfig:
+    """The next channel after `current` that serves the model and accepts the request, wrapping around."""
+    ordered = sorted((c for c in channels.all if c.enabled and task.model in c.models),
+                     key=lambda c: (-c.priority, c.name))
+    if current not in ordered:
+        return ordered[0] if ordered else current
+    index = ordered.index(current)
+    request = VideoRequest.from_json(task.request)
+    for candidate in ordered[index + 1:] + ordered[:index]:
+        try:
+            get_adapter(candidate.vendor).check(request, candidate.models[task.model])
+        except (LookupError, Refusal):
+            continue
+        # Cycled through every channel since the last backoff: come back to this one after a pause.
+        if (task.submit_attempts % len(ordered)) != 0:
+            return candidate
+    return current
+
+
+# --- poll ---------------------------------------------------------------------------------------------
+
+
+def poll(task_id: int) -> None:
+    with db.session() as session:
+        task = claim(session, task_id, (RUNNING,), LEASE)
+        if task is None:
+            return
+        channel, adapter = _channel(task), get_adapter(task.vendor)
+        if task.deadline_at <= now():
+            _cancel_upstream(adapter, channel, task.upstream_id, task)
+            fail(session, task, "timeout", "the vendor did not finish the video before the deadline")
+            return
+        try:
+            result = adapter.poll(channel, task.upstream_id or "")
+        except UpstreamError as error:
+            if error.kind == "terminal":
+                fail(session, task, error.code, error.message)
+            else:
+                delay = max(schedule.MAX_POLL, error.retry_after or 0.0)
+                finish_step(session, task, polls=task.polls + 1, next_action_at=min(task.deadline_at, now() + delay))
+            return
+        at = now()
+        if result.state == "failed":
+            fail(session, task, result.error_code or "upstream_error", result.error_message or "the vendor failed")
+        elif result.state == "succeeded":
+            if finish_step(session, task, state=DOWNLOADING, upstream_status="succeeded", polls=task.polls + 1,
+                           result_location=result.result_location, next_action_at=at, sent_at=at):
+                enqueue(task)
+                _wake_waiter(session, task.channel_id)
+        else:
+            delay = schedule.poll_delay(at - (task.submitted_at or at), result.progress)
+            finish_step(session, task, upstream_status=result.state, polls=task.polls + 1,
+                        progress=result.progress if result.progress is not None else task.progress,
+                        next_action_at=min(task.deadline_at, at + delay))
+
+
+# --- download -----------------------------------------------------------------------------------------
+
+
+def download(task_id: int) -> None:
+    with db.session() as session:
+        task = claim(session, task_id, (DOWNLOADING,), DOWNLOAD_LEASE)
+        if task is None:
+            return
+        channel, adapter = _channel(task), get_adapter(task.vendor)
+        attempts = task.download_attempts + 1
+        try:
+            result = adapter.open_result(channel, task.upstream_id or "", task.result_location)
+            try:
+                stored = storage.put_stream(video_key(task.public_id), _keep_lease(session, task, result), result.size)
+            finally:
+                result.close()
+        except ResultExpired:
+            # Ask the vendor again: a fresh poll hands out a fresh URL.
+            at = now()
+            if attempts >= MAX_DOWNLOAD_ATTEMPTS:
+                fail(session, task, "upstream_error", "the vendor's result URL kept expiring before download")
+            else:
+                finish_step(session, task, state=RUNNING, download_attempts=attempts, next_action_at=at)
+            return
+        except (UpstreamError, IncompleteWrite, _LeaseLost) as error:
+            _download_failed(session, task, attempts, error)
+            return
+        _store_thumbnail(adapter, channel, task)
+        at = now()
+        completed = finish_step(
+            session, task, state=COMPLETED, progress=100, download_attempts=attempts, storage_key=stored.key,
+            size_bytes=stored.size, sha256=stored.sha256, content_type=result.content_type, completed_at=at,
+            expires_at=at + settings().retention_hours * 3600, next_action_at=None,
+        )
+        if completed:
+            storage.delete(task_prefixes(task.public_id)[1])
+            _info("completed", task, bytes=stored.size, sha256=stored.sha256)
+        else:
+            session.refresh(task)
+            if task.state == CANCELLED:  # deleted mid-download: the file must not outlive the task
+                _delete_files(task)
+
+
+class _LeaseLost(Exception):
+    """The task changed under a long download (deleted, most likely): stop copying."""
+
+
+def _keep_lease(session: Session, task: Task, result: Download) -> Iterator[bytes]:
+    """Pass chunks through, renewing the lease every minute so a long download is not taken over."""
+    renewed = time.monotonic()
+    for chunk in result.chunks:
+        if time.monotonic() - renewed > 60:
+            if not guarded_update(session, task, lease_until=now() + DOWNLOAD_LEASE):
+                raise _LeaseLost()
+            session.commit()
+            renewed = time.monotonic()
+        yield chunk
+
+
+def _download_failed(session: Session, task: Task, attempts: int, error: Exception) -> None:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    if isinstance(error, UpstreamError) and error.kind == "terminal" or attempts >= MAX_DOWNLOAD_ATTEMPTS:
+        fail(session, task, "upstream_error", f"could not download the video: {message}")
+        return
+    delay = schedule.backoff(attempts, getattr(error, "retry_after", None))
+    finish_step(session, task, download_attempts=attempts, next_action_at=now() + delay)
+    _info("download failed; will retry", task, error=message, delay=delay)
+
+
+def _store_thumbnail(adapter: object, channel: ChannelConfig, task: Task) -> None:
+    """Best effort: a missing thumbnail never holds up the video."""
+    open_thumbnail = getattr(adapter, "open_thumbnail", None)
+    if open_thumbnail is None:
+        return
+    try:
+        thumbnail = open_thumbnail(channel, task.upstream_id)
+        try:
+            storage.put_stream(thumbnail_key(task.public_id), thumbnail.chunks, thumbnail.size)
+        finally:
+            thumbnail.close()
+    except (UpstreamError, IncompleteWrite) as error:
+        _info("no thumbnail", task, error=str(error))
+
+
+# --- cleanup after delete, failure --------------------------------------------------------------------
+
+
+def cleanup(task_id: int) -> None:
+    with db.session() as session:
+        task = claim(session, task_id, (CANCELLED,), LEASE)
+        if task is None:
+            return
+        if task.upstream_id and task.completed_at is None and task.error_code is None:
+            _cancel_upstream(get_adapter(task.vendor), _channel(task), task.upstream_id, task)
+        _delete_files(task)
+        if finish_step(session, task, storage_key=None, next_action_at=None):
+            _wake_waiter(session, task.channel_id)
+
+
+def fail(session: Session, task: Task, code: str, message: str) -> None:
+    at = now()
+    if finish_step(session, task, state=FAILED, error_code=code, error_message=message[:2000], completed_at=None,
+                   expires_at=None, next_action_at=None):
+        storage.delete(task_prefixes(task.public_id)[1])
+        _wake_waiter(session, task.channel_id)
+        _info("failed", task, code=code, error=message, at=at)
+
+
+def _delete_files(task: Task) -> None:
+    for prefix in task_prefixes(task.public_id):
+        storage.delete(prefix)
+
+
+def _cancel_upstream(adapter: object, channel: ChannelConfig, upstream_id: str | None, task: Task) -> None:
+    cancel = getattr(adapter, "cancel", None)
+    if not upstream_id or cancel is None:
+        return
+    try:
+        cancel(channel, upstream_id)
+    except UpstreamError as error:
+        _info("upstream cancel failed", task, error=error.message)
+
+
+def _wake_waiter(session: Session, channel_id: int | None) -> None:
+    """A slot on the channel came free: bring forward the oldest task waiting for one."""
+    waiter = session.scalar(
+        select(Task).where(Task.channel_id == channel_id, Task.state == PENDING, Task.next_action_at > now())
+        .order_by(Task.id).limit(1)
+    )
+    if waiter is not None and guarded_update(session, waiter, next_action_at=now(), sent_at=now()):
+        session.commit()
+        enqueue(waiter)
+
+
+def _channel(task: Task) -> ChannelConfig:
+    channel = channels.by_id(task.channel_id)
+    if channel is None:
+        raise LookupError(f"task {task.public_id} references channel {task.channel_id}, which is not configured")
+    return channel
+
+
+# --- the dispatcher and housekeeping -----------------------------------------------------------------
+
+
+def dispatch() -> int:
+    """Send every step that is due and not already sent: the table, not the broker, is the schedule.
+
+    This is also the safety net: a message lost with the broker, or taken by a worker that died, is
+    sent again once RESEND_AFTER has passed without the task moving.
+    """
+    at = now()
+    with db.session() as session:
+        due = list(session.scalars(
+            select(Task).where(
+                Task.next_action_at <= at,
+                or_(Task.sent_at.is_(None), Task.sent_at < Task.next_action_at,
+                    Task.sent_at <= at - schedule.RESEND_AFTER),
+                or_(Task.lease_until.is_(None), Task.lease_until < at),
+            ).order_by(Task.next_action_at).limit(DISPATCH_BATCH)
+        ))
+        if not due:
+            return 0
+        session.execute(update(Task).where(Task.id.in_([t.id for t in due])).values(sent_at=at)
+                        .execution_options(synchronize_session=False))
+        session.commit()
+    for task in due:
+        enqueue(task)
+    return len(due)
+
+
+def housekeeping() -> int:
+    """Remove the files of videos past their retention; their content then answers 404 video_expired."""
+    at = now()
+    removed = 0
+    with db.session() as session:
+        expired = session.scalars(
+            select(Task).where(Task.state == COMPLETED, Task.storage_key.is_not(None), Task.expires_at <= at)
+            .limit(DISPATCH_BATCH)
+        )
+        for task in list(expired):
+            storage.delete(task_prefixes(task.public_id)[0])
+            if guarded_update(session, task, storage_key=None):
+                session.commit()
+                removed += 1
+    return removed
