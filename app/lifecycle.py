@@ -1,0 +1,113 @@
+"""Task states, how they look to clients, and the guarded (compare-and-set) updates that move them."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.extensions import celery
+from app.models import Task, now
+
+log = logging.getLogger("vidgate.lifecycle")
+
+PENDING = "pending"          # row written, not yet handed to the vendor (or waiting for a channel slot)
+SUBMITTING = "submitting"    # a submission was attempted and may have reached the vendor
+RUNNING = "running"          # the vendor accepted the job; we poll it
+DOWNLOADING = "downloading"  # the vendor finished; we copy the file into storage
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"      # deleted by the client
+
+ACTIVE = (PENDING, SUBMITTING, RUNNING, DOWNLOADING)
+TERMINAL = (COMPLETED, FAILED, CANCELLED)
+
+# Which step a state's next action is, and so which Celery task runs it.
+STEP_FOR_STATE = {
+    PENDING: "submit",
+    SUBMITTING: "submit",
+    RUNNING: "poll",
+    DOWNLOADING: "download",
+    CANCELLED: "cleanup",
+}
+
+# A message that arrives a little early (clock skew between hosts) is still honoured.
+DUE_TOLERANCE = 1.0
+
+
+def public_status(task: Task) -> str:
+    """The only four values a client ever sees."""
+    if task.state == COMPLETED:
+        return "completed"
+    if task.state in (FAILED, CANCELLED):
+        return "failed"
+    if task.state == DOWNLOADING or (task.state == RUNNING and task.upstream_status == "running"):
+        return "in_progress"
+    return "queued"
+
+
+def is_due(task: Task, at: float | None = None) -> bool:
+    at = now() if at is None else at
+    leased = task.lease_until is not None and task.lease_until > at
+    return task.next_action_at is not None and task.next_action_at <= at + DUE_TOLERANCE and not leased
+
+
+def claim(session: Session, task_id: int, states: tuple[str, ...], lease_seconds: float) -> Task | None:
+    """Take the task's next step for this worker, or None when it is not due or someone else has it.
+
+    The lease pushes the sweeper away while the step runs; if the worker dies, the lease runs out and
+    the sweeper sends the step again. Duplicate and late messages find nothing due and do nothing.
+    """
+    task = session.get(Task, task_id)
+    if task is None or task.state not in states or not is_due(task):
+        return None
+    if not guarded_update(session, task, lease_until=now() + lease_seconds):
+        return None
+    session.commit()
+    return task
+
+
+def guarded_update(session: Session, task: Task, **values: Any) -> bool:
+    """Apply `values` only if nobody changed the task since we read it; bumps the version."""
+    values.setdefault("updated_at", now())
+    result = session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.version == task.version)
+        .values(version=task.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        return False
+    for name, value in values.items():
+        setattr(task, name, value)
+    task.version += 1
+    return True
+
+
+def finish_step(session: Session, task: Task, **values: Any) -> bool:
+    """Record a step's outcome and release its lease, unless the task moved on meanwhile."""
+    values.setdefault("lease_until", None)
+    if "progress" in values:
+        values["progress"] = max(task.progress, values["progress"])  # progress never goes down
+    ok = guarded_update(session, task, **values)
+    if ok:
+        session.commit()
+    return ok
+
+
+def enqueue(task: Task) -> None:
+    """Send the task's next step to its vendor's queue now; call only after the row is committed.
+
+    A failure to send is logged, not raised: the row already says the step is due, so the sweeper
+    will send it. That is what makes "enqueue after commit" safe without an outbox table.
+    """
+    step = STEP_FOR_STATE.get(task.state)
+    if step is None:
+        return
+    try:
+        celery.send_task(f"vidgate.{step}", args=[task.id], queue=task.vendor, retry=False)
+    except Exception:  # noqa: BLE001 (any broker failure; the sweeper recovers)
+        log.warning("could not enqueue step; the dispatcher will", exc_info=True,
+                    extra={"task_id": task.public_id, "step": step})

@@ -1,0 +1,55 @@
+"""HTTP routes, one module per dialect, and the request-scoped helpers they share."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth import Caller, authenticate
+from app.errors import not_found
+from app.extensions import db
+from app.models import Task
+from app.schemas import ErrorEnvelopeSchema
+
+
+def document_errors(blueprint: Blueprint, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the error responses of a route in the OpenAPI document, all in the OpenAI envelope."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        for status in statuses:
+            view = blueprint.alt_response(status, schema=ErrorEnvelopeSchema, description="error envelope")(view)
+        return view
+
+    return decorate
+
+
+_PUBLIC_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+def session() -> Session:
+    """One session per request, closed at teardown (see app.register_teardown)."""
+    if "db_session" not in g:
+        g.db_session = db.session()
+    return g.db_session
+
+
+def caller() -> Caller:
+    return g.caller if "caller" in g else authenticate(session())
+
+
+def owned_task(public_id: str, what: str = "video") -> Task:
+    """The caller's live task with that id; anyone else's, or a deleted one, is simply not found."""
+    if not _PUBLIC_ID.match(public_id):
+        raise not_found(what, f"{what}_not_found")
+    task = session().scalar(
+        select(Task).where(Task.public_id == public_id, Task.account_id == caller().account_id)
+    )
+    if task is None or task.deleted_at is not None:
+        raise not_found(what, f"{what}_not_found")
+    g.task_id = task.public_id
+    return task

@@ -1,0 +1,33 @@
+"""Unified dialect (SPEC 2.2): `/v1/video/generations` create and retrieve."""
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import Blueprint
+
+from app.routes import caller, document_errors, owned_task, session
+from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
+from app.schemas import GenerationSchema, TaskSummarySchema
+from app.serializers import generation_object
+from app.submission import submit
+
+blp = Blueprint("generations", __name__, url_prefix="/v1/video/generations",
+                description="Unified video generation API")
+
+
+@blp.route("", methods=["POST"])
+@blp.doc(requestBody=CREATE_BODY)
+@blp.response(200, TaskSummarySchema)
+@document_errors(blp, *ERRORS)
+def create_generation():  # type: ignore[no-untyped-def]
+    """Submit a generation in the unified format (the four request forms of seed 004 included)."""
+    task = submit(session(), caller(), request, dialect="unified")
+    return with_poll_hint(task, generation_object(task))
+
+
+@blp.route("/<string:task_id>", methods=["GET"])
+@blp.response(200, GenerationSchema)
+@document_errors(blp, 401, 404)
+def get_generation(task_id: str):  # type: ignore[no-untyped-def]
+    """A unified task: status, progress and, once completed, `url` and `format`."""
+    task = owned_task(task_id, what="task")
+    return with_poll_hint(task, generation_object(task))

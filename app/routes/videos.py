@@ -1,0 +1,164 @@
+"""OpenAI Videos dialect (SPEC 2.1): create, retrieve, list, content, delete, remix."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Response, request
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from werkzeug.wsgi import wrap_file
+
+from app import lifecycle
+from app.errors import ApiError, bad_field
+from app.extensions import storage
+from app.models import Task, now
+from app.normalize import sniff_image
+from app.routes import caller, document_errors, owned_task, session
+from app.schemas import (
+    ContentQuery,
+    DeletedSchema,
+    RemixSchema,
+    VideoCreateSchema,
+    VideoListQuery,
+    VideoListSchema,
+    VideoSchema,
+)
+from app.serializers import poll_after_ms, video_object
+from app.storage import thumbnail_key
+from app.submission import create_task, new_public_id, submit
+from app.video_request import VideoRequest
+
+blp = Blueprint("videos", __name__, url_prefix="/v1/videos", description="OpenAI-compatible Videos API")
+
+CREATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": VideoCreateSchema},
+        "multipart/form-data": {"schema": VideoCreateSchema},
+    },
+}
+STREAM_BUFFER = 256 * 1024
+ERRORS = (400, 401, 403, 404, 409, 413, 415, 429)
+
+
+def with_poll_hint(task: Task, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    return body, 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
+
+
+@blp.route("", methods=["POST"])
+@blp.doc(requestBody=CREATE_BODY)
+@blp.response(200, VideoSchema)
+@document_errors(blp, *ERRORS)
+def create_video():  # type: ignore[no-untyped-def]
+    """Create a video (multipart/form-data as the OpenAI SDK sends it, or JSON)."""
+    task = submit(session(), caller(), request, dialect="openai", default_model="sora-2")
+    return with_poll_hint(task, video_object(task))
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(VideoListQuery, location="query", as_kwargs=True)
+@blp.response(200, VideoListSchema)
+@document_errors(blp, 400, 401)
+def list_videos(limit: int, order: str, after: str | None = None):  # type: ignore[no-untyped-def]
+    """The caller's videos, newest first by default, with keyset pagination on `after`."""
+    account_id = caller().account_id
+    query = select(Task).where(Task.account_id == account_id, Task.deleted_at.is_(None))
+    if after:
+        cursor = session().scalar(select(Task.id).where(Task.account_id == account_id, Task.public_id == after))
+        if cursor is None:
+            raise bad_field("after", "after must be the id of one of your videos")
+        query = query.where(Task.id < cursor if order == "desc" else Task.id > cursor)
+    query = query.order_by(Task.id.desc() if order == "desc" else Task.id.asc()).limit(limit + 1)
+    rows = list(session().scalars(query))
+    page = rows[:limit]
+    data = [video_object(task) for task in page]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": len(rows) > limit,
+    }
+
+
+@blp.route("/<string:video_id>", methods=["GET"])
+@blp.response(200, VideoSchema)
+@document_errors(blp, 401, 404)
+def retrieve_video(video_id: str):  # type: ignore[no-untyped-def]
+    """A video's status; `openai-poll-after-ms` says when to ask again."""
+    task = owned_task(video_id)
+    return with_poll_hint(task, video_object(task))
+
+
+@blp.route("/<string:video_id>", methods=["DELETE"])
+@blp.response(200, DeletedSchema)
+@document_errors(blp, 401, 404)
+def delete_video(video_id: str):  # type: ignore[no-untyped-def]
+    """Delete a video: cancels it upstream if still running and removes the stored file."""
+    delete_task(owned_task(video_id))
+    return {"id": video_id, "object": "video.deleted", "deleted": True}
+
+
+def delete_task(task: Task) -> None:
+    """Hide the task at once; the worker's cleanup step cancels upstream and removes files."""
+    db_session = session()
+    for _ in range(5):  # a worker may move the task between our read and our write: re-read and retry
+        at = now()
+        if lifecycle.guarded_update(db_session, task, state=lifecycle.CANCELLED, deleted_at=at,
+                                    next_action_at=at, sent_at=at, lease_until=None):
+            db_session.commit()
+            lifecycle.enqueue(task)
+            return
+        db_session.refresh(task)
+    raise ApiError(409, "The video changed while it was being deleted; try again.", code="conflict")
+
+
+@blp.route("/<string:video_id>/content", methods=["GET"])
+@blp.arguments(ContentQuery, location="query", as_kwargs=True)
+@blp.response(200, description="The MP4 (or thumbnail) bytes; honours Range with 206.",
+              content_type="application/octet-stream")
+@document_errors(blp, 400, 401, 404)
+def video_content(video_id: str, variant: str):  # type: ignore[no-untyped-def]
+    """Stream the stored file with Range, ETag and Content-Length, in constant memory."""
+    task = owned_task(video_id)
+    if task.state != lifecycle.COMPLETED:
+        if task.state == lifecycle.FAILED:
+            raise ApiError(404, f"Video {video_id} failed; it has no content.", code="video_failed")
+        raise ApiError(404, f"Video {video_id} is not ready yet.", code="video_not_ready")
+    if task.storage_key is None or (task.expires_at is not None and task.expires_at <= time.time()):
+        raise ApiError(404, f"Video {video_id} expired and its file was removed.", code="video_expired")
+    key = task.storage_key if variant == "video" else thumbnail_key(task.public_id)
+    try:
+        handle, size = storage.open(key)
+    except FileNotFoundError:
+        code = "video_expired" if variant == "video" else "thumbnail_not_available"
+        raise ApiError(404, f"No {variant} is stored for video {video_id}.", code=code) from None
+    if variant == "video":
+        mimetype = task.content_type or "video/mp4"
+    else:
+        mimetype = sniff_image(handle.read(16)) or "application/octet-stream"
+        handle.seek(0)
+    response = Response(wrap_file(request.environ, handle, STREAM_BUFFER), mimetype=mimetype,
+                        direct_passthrough=True)
+    response.content_length = size
+    response.set_etag(task.sha256 if variant == "video" else f"{task.sha256}-{variant}")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response.make_conditional(request, accept_ranges=True, complete_length=size)
+
+
+@blp.route("/<string:video_id>/remix", methods=["POST"])
+@blp.arguments(RemixSchema, as_kwargs=True)
+@blp.response(200, VideoSchema)
+@document_errors(blp, 400, 401, 403, 404)
+def remix_video(video_id: str, prompt: str):  # type: ignore[no-untyped-def]
+    """A new video from a completed one with a new prompt, on upstreams that support remix."""
+    source = owned_task(video_id)
+    if source.state != lifecycle.COMPLETED or not source.upstream_id:
+        raise bad_field("video_id", "Only a completed video can be remixed.", "video_not_ready")
+    original = VideoRequest.from_json(source.request)
+    remix = VideoRequest(model=source.model, prompt=prompt, seconds=original.seconds, width=original.width,
+                         height=original.height, remix_of_upstream_id=source.upstream_id)
+    task = create_task(session(), caller(), remix, "openai", new_public_id(), source=source)
+    return with_poll_hint(task, video_object(task))
+

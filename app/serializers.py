@@ -1,0 +1,67 @@
+"""Tasks as the objects each dialect returns."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from app.extensions import settings
+from app.lifecycle import ACTIVE, COMPLETED, FAILED, public_status
+from app.models import Task, now
+
+MIN_POLL_MS, MAX_POLL_MS = 1000, 10_000
+
+
+def _seconds(value: float | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+def base_url() -> str:
+    return settings().public_base_url or request.host_url.rstrip("/")
+
+
+def content_url(task: Task) -> str:
+    return f"{base_url()}/v1/videos/{task.public_id}/content"
+
+
+def video_object(task: Task) -> dict[str, Any]:
+    """The OpenAI Video object; `task_id` is its legacy alias and `url` appears once completed."""
+    req = task.request
+    status = public_status(task)
+    body: dict[str, Any] = {
+        "id": task.public_id,
+        "object": "video",
+        "model": task.model,
+        "status": status,
+        "progress": 100 if task.state == COMPLETED else min(task.progress, 99),
+        "created_at": int(task.created_at),
+        "completed_at": _seconds(task.completed_at),
+        "expires_at": _seconds(task.expires_at),
+        "seconds": str(req["seconds"]) if req.get("seconds") else None,
+        "size": f"{req['width']}x{req['height']}" if req.get("width") else req.get("aspect_ratio"),
+        "prompt": req.get("prompt"),
+        "remixed_from_video_id": task.remixed_from,
+        "error": {"code": task.error_code or "upstream_error", "message": task.error_message or ""}
+        if task.state == FAILED else None,
+        "metadata": task.client_metadata,
+        "task_id": task.public_id,
+    }
+    if task.state == COMPLETED:
+        body["url"] = content_url(task)
+    return body
+
+
+def generation_object(task: Task) -> dict[str, Any]:
+    """The unified dialect's task: the Video object plus `format` once there is a file."""
+    body = video_object(task)
+    if task.state == COMPLETED:
+        body["format"] = "mp4"
+    return body
+
+
+def poll_after_ms(task: Task) -> int:
+    """How long a client should wait before reading the task again: about when our next poll lands."""
+    if task.state not in ACTIVE or task.next_action_at is None:
+        return MAX_POLL_MS
+    wait_ms = (task.next_action_at - now()) * 1000 + 500
+    return int(min(MAX_POLL_MS, max(MIN_POLL_MS, wait_ms)))

@@ -1,0 +1,117 @@
+"""Accepting a submission: route the model, let the vendor refuse what it cannot do, write the task."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import lifecycle
+from app.auth import Caller
+from app.errors import ApiError, bad_field
+from app.extensions import channels, settings, storage
+from app.models import Task, now
+from app.normalize import Body, ImagePolicy, normalise, read_body, validate
+from app.schemas import VideoCreateSchema
+from app.storage import inputs_key
+from app.video_request import VideoRequest
+from workers.vendors import get_adapter
+from workers.vendors.base import Refusal
+
+_create_schema = VideoCreateSchema()
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def new_public_id() -> str:
+    return "video_" + secrets.token_hex(16)
+
+
+def image_policy(public_id: str) -> ImagePolicy:
+    config = settings()
+
+    def store(index: int, data: bytes, content_type: str) -> str:
+        return storage.put_stream(inputs_key(public_id, index), [data]).key
+
+    return ImagePolicy(config.max_image_bytes, config.allowed_private_hosts, store)
+
+
+def submit(session: Session, caller: Caller, request: Request, dialect: str,
+           default_model: str | None = None, overrides: dict[str, Any] | None = None) -> Task:
+    """The whole create path of every dialect; `overrides` carries fields a dialect fixes (Kling's model)."""
+    body = read_body(request)
+    if overrides:
+        body = Body({**body.fields, **overrides}, body.files)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    fingerprint = body.fingerprint() if key else None
+    if key:
+        replay = _replay(session, caller, key, fingerprint)
+        if replay is not None:
+            return replay
+    data = validate(_create_schema, body.fields)
+    public_id = new_public_id()
+    video_request = normalise(data, body.files, image_policy(public_id), default_model)
+    return create_task(session, caller, video_request, dialect, public_id,
+                       client_metadata=data.get("metadata"), idempotency_key=key, request_hash=fingerprint)
+
+
+def create_task(session: Session, caller: Caller, video_request: VideoRequest, dialect: str, public_id: str,
+                *, client_metadata: dict[str, Any] | None = None, idempotency_key: str | None = None,
+                request_hash: str | None = None, source: Task | None = None) -> Task:
+    model = video_request.model
+    if not caller.may_use(model):
+        raise ApiError(403, f"This token may not use model {model!r}.", code="model_not_allowed", param="model")
+    channel = channels.by_id(source.channel_id) if source else None
+    if channel is None:
+        route = channels.route(model)
+        if route is None:
+            known = ", ".join(sorted(channels.models())) or "none"
+            raise bad_field("model", f"Model {model!r} is not served here; available: {known}", "model_not_found")
+        channel = route.channel
+    try:
+        adapter = get_adapter(channel.vendor)
+    except LookupError:
+        raise bad_field("model", f"Model {model!r} needs the {channel.vendor} vendor, which is not available yet",
+                        "model_not_available") from None
+    upstream_model = channel.models.get(model, model)
+    if source is not None and not adapter.supports_remix:
+        raise bad_field("video_id", f"The {channel.vendor} upstream of this video does not support remix",
+                        "remix_not_supported")
+    try:
+        adapter.check(video_request, upstream_model)
+    except Refusal as refusal:
+        raise bad_field(refusal.param, f"{refusal.message} (model {model})", "unsupported_value") from refusal
+    created = now()
+    task = Task(
+        public_id=public_id, account_id=caller.account_id, token_id=caller.token_id, dialect=dialect,
+        model=model, vendor=channel.vendor, channel_id=channel.id, upstream_model=upstream_model,
+        state=lifecycle.PENDING, request=video_request.to_json(), client_metadata=client_metadata,
+        idempotency_key=idempotency_key, request_hash=request_hash,
+        remixed_from=source.public_id if source else None, submit_key=secrets.token_hex(16),
+        created_at=created, deadline_at=created + channel.deadline_minutes * 60,
+        next_action_at=created, sent_at=created,
+    )
+    session.add(task)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if idempotency_key:  # a concurrent request with the same key won the race
+            replay = _replay(session, caller, idempotency_key, request_hash)
+            if replay is not None:
+                return replay
+        raise
+    lifecycle.enqueue(task)
+    return task
+
+
+def _replay(session: Session, caller: Caller, key: str, fingerprint: str | None) -> Task | None:
+    existing = session.scalar(select(Task).where(Task.account_id == caller.account_id, Task.idempotency_key == key))
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint:
+        raise ApiError(409, "This Idempotency-Key was already used with a different request.",
+                       code="idempotency_conflict")
+    return existing
