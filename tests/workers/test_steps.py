@@ -1,0 +1,190 @@
+"""The task steps against the simulator over real HTTP: lifecycle, guards, retries, caps, cleanup."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from app.extensions import db, storage
+from app.models import Task
+from config.settings import Settings
+from simulators import media
+from tests.conftest import Sim, make_settings, prepared_app
+from workers import schedule, steps
+from workers.vendors import http
+
+
+def create_video(client: FlaskClient, auth: dict[str, str], **body: object) -> int:
+    response = client.post("/v1/videos", json={"model": "sora-2", "prompt": "a fox", **body}, headers=auth)
+    assert response.status_code == 200, response.json
+    return load(response.json["id"]).id
+
+
+def load(public_id: str | int) -> Task:
+    with db.session() as session:
+        column = Task.id if isinstance(public_id, int) else Task.public_id
+        return session.scalar(select(Task).where(column == public_id))
+
+
+def make_due(task_id: int) -> None:
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.id == task_id).values(next_action_at=time.time(), lease_until=None))
+
+
+def run_until(task_id: int, states: tuple[str, ...], timeout: float = 10.0) -> Task:
+    """Drive the task the way the dispatcher would, without Celery: call whichever step is due."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = load(task_id)
+        if task.state in states:
+            return task
+        make_due(task_id)
+        {"pending": steps.submit, "submitting": steps.submit, "running": steps.poll,
+         "downloading": steps.download, "cancelled": steps.cleanup}[task.state](task_id)
+        time.sleep(0.1)
+    raise AssertionError(f"task stuck in {load(task_id).state}")
+
+
+def test_a_task_goes_from_submission_to_a_stored_file(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    task_id = create_video(client, auth, seconds="4")
+    task = run_until(task_id, ("completed", "failed"))
+    assert task.state == "completed" and task.progress == 100
+    assert task.sha256 == media.video_sha256(task.upstream_id)
+    handle, size = storage.open(task.storage_key)
+    with handle:
+        assert size == task.size_bytes and handle.read(8)[4:8] == b"ftyp"
+    stats = sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]
+    assert stats["submissions"] == 1
+    assert task.expires_at == pytest.approx(task.completed_at + 24 * 3600)
+
+
+def test_duplicate_and_early_messages_do_nothing(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    task_id = create_video(client, auth)
+    steps.submit(task_id)
+    version = load(task_id).version
+    steps.submit(task_id)  # a duplicate message: the task is no longer pending
+    steps.poll(task_id)    # an early poll: not due yet
+    assert load(task_id).version == version
+    assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["create_requests"] == 1
+
+
+def test_rate_limited_submission_backs_off_honouring_retry_after(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    sim.state.faults.add("openai", "create", "rate_limit", retry_after=30)
+    task_id = create_video(client, auth)
+    before = time.time()
+    steps.submit(task_id)
+    task = load(task_id)
+    assert task.state == "pending" and task.submit_attempts == 1 and task.upstream_id is None
+    assert task.next_action_at >= before + 30
+    assert run_until(task_id, ("completed",)).state == "completed"
+
+
+def test_a_submission_that_timed_out_after_acceptance_is_not_duplicated(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "READ_TIMEOUT", 0.3)
+    sim.state.faults.add("openai", "create", "accept_then_timeout", seconds=1)
+    task_id = create_video(client, auth)
+    steps.submit(task_id)
+    assert load(task_id).state == "submitting"  # may have reached the vendor: held, not released
+    task = run_until(task_id, ("completed", "failed"))
+    stats = sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]
+    assert task.state == "completed"
+    assert stats["submissions"] == 1 and stats["duplicate_creates"] == 1  # same Idempotency-Key, same job
+
+
+def test_vendor_moderation_failure_fails_with_a_stable_code(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    sim.state.faults.add("openai", "create", "moderation")
+    task = run_until(create_video(client, auth), ("completed", "failed"))
+    assert task.state == "failed" and task.error_code == "content_policy" and task.error_message
+
+
+def test_a_cut_download_is_retried_and_never_stored_partially(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    sim.state.faults.add("openai", "content", "truncate")
+    task_id = create_video(client, auth)
+    task = run_until(task_id, ("downloading",))
+    steps.download(task_id)
+    task = load(task_id)
+    assert task.state == "downloading" and task.download_attempts == 1 and task.storage_key is None
+    task = run_until(task_id, ("completed",))
+    assert task.sha256 == media.video_sha256(task.upstream_id)
+
+
+def test_a_task_past_its_deadline_fails_with_timeout(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    task_id = create_video(client, auth)
+    run_until(task_id, ("running",))
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.id == task_id).values(deadline_at=time.time() - 1))
+    task = run_until(task_id, ("failed",))
+    assert task.error_code == "timeout"
+
+
+def test_deleting_a_running_task_cancels_it_upstream(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    task_id = create_video(client, auth)
+    task = run_until(task_id, ("running",))
+    assert client.delete(f"/v1/videos/{task.public_id}", headers=auth).status_code == 200
+    steps.cleanup(task_id)
+    assert sim.state.jobs.get("openai", task.upstream_id).cancelled
+    assert load(task_id).next_action_at is None
+
+
+def test_dispatch_sends_due_steps_once_until_they_look_lost(client: FlaskClient, auth: dict[str, str]) -> None:
+    task_id = create_video(client, auth)
+    with db.transaction() as session:  # as if the web's own message was lost long ago
+        session.execute(update(Task).where(Task.id == task_id).values(sent_at=time.time() - 2 * schedule.RESEND_AFTER))
+    assert steps.dispatch() == 1
+    assert steps.dispatch() == 0  # just sent: not again until RESEND_AFTER passes
+    assert load(task_id).sent_at == pytest.approx(time.time(), abs=5)
+
+
+def test_housekeeping_expires_files(client: FlaskClient, auth: dict[str, str]) -> None:
+    task = run_until(create_video(client, auth), ("completed",))
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.id == task.id).values(expires_at=time.time() - 1))
+    assert steps.housekeeping() == 1
+    assert not storage.exists(task.storage_key)
+    response = client.get(f"/v1/videos/{task.public_id}/content", headers=auth)
+    assert response.status_code == 404 and response.json["error"]["code"] == "video_expired"
+
+
+@pytest.fixture
+def capped_app(tmp_path: Path, sim: Sim) -> Flask:
+    channels = tmp_path / "channels.toml"
+    channels.write_text(f"""
+[[channels]]
+name = "small"
+vendor = "openai"
+base_url = "{sim.url}/openai/v1"
+api_key = "sk-sim-openai"
+max_concurrency = 1
+models = {{ "sora-2" = "sora-2" }}
+""")
+    settings: Settings = make_settings(tmp_path / "instance", sim.url, VIDGATE_CHANNELS=str(channels))
+    return prepared_app(settings)
+
+
+def test_tasks_over_a_channel_cap_wait_and_are_woken(capped_app: Flask, sim: Sim) -> None:
+    from tests.conftest import new_token
+
+    client, auth = capped_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    sim.state.settings.update({"job_seconds": "1"})
+    first, second = create_video(client, auth), create_video(client, auth)
+    steps.submit(first)
+    steps.submit(second)
+    assert (load(first).state, load(second).state) == ("running", "pending")
+    run_until(first, ("completed",))
+    assert load(second).next_action_at <= time.time() + 1  # woken when the slot came free
+    assert run_until(second, ("completed",)).state == "completed"
+    assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["max_in_flight"] == 1
