@@ -118,7 +118,8 @@ class ChannelRegistry:
         self._database: Database | None = None
         self._synced = False
 
-    def init(self, channels: list[ChannelConfig], database: Database) -> None:
+    def init(self, channels: list[ChannelConfig], database: Database | None = None) -> None:
+        """`database` None: routing only, no rows to mirror (tests of routing, tools)."""
         self._channels, self._database, self._synced = channels, database, False
 
     def _ensure_synced(self) -> None:

@@ -170,3 +170,7 @@ def simulators(host: str, port: int) -> None:
     from simulators.app import serve
 
     serve(host, port)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +21,7 @@ from app.models import Task
 from simulators import media
 from simulators.app import serve_in_thread
 from tests.conftest import Sim, make_settings, new_token, prepared_app
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.processes import celery, stop
 
 
 @dataclass
@@ -37,12 +34,6 @@ class Stack:
         return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=self.token, max_retries=0)
 
 
-def start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process below)
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.celery_app", *args], env=env,
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-
-
 @pytest.fixture(params=["embedded", pytest.param("services", marks=pytest.mark.services)])
 def stack(request: pytest.FixtureRequest, tmp_path: Path, sim: Sim) -> Iterator[Stack]:
     env = {"VIDGATE_DISPATCH_SECONDS": "0.5"}
@@ -52,21 +43,15 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, sim: Sim) -> Iterator[
     settings = make_settings(tmp_path / "instance", sim.url, **env)
     app = prepared_app(settings)
     token = new_token()
-    process_env = {**os.environ, **settings.environ, "PYTHONPATH": str(ROOT)}
-    worker = start("worker", ["worker", "-Q", "openai,maintenance", "-P", "threads", "-c", "4", "-l", "warning",
+    process_env = {**os.environ, **settings.environ}
+    worker = celery("worker", ["worker", "-Q", "openai,maintenance", "-P", "threads", "-c", "4", "-l", "warning",
                               "-n", f"openai-{tmp_path.name}@%h"], process_env, tmp_path)
-    beat = start("beat", ["beat", "-l", "warning"], process_env, tmp_path)
+    beat = celery("beat", ["beat", "-l", "warning"], process_env, tmp_path)
     try:
         with serve_in_thread(app) as base_url:
             yield Stack(base_url, token, sim)
     finally:
-        for process in (worker, beat):
-            process.terminate()
-        for process in (worker, beat):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(worker, beat)
 
 
 def wait_for(client: openai.OpenAI, video_id: str, timeout: float = 90) -> openai.types.Video:

@@ -188,3 +188,15 @@ def test_tasks_over_a_channel_cap_wait_and_are_woken(capped_app: Flask, sim: Sim
     assert load(second).next_action_at <= time.time() + 1  # woken when the slot came free
     assert run_until(second, ("completed",)).state == "completed"
     assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["max_in_flight"] == 1
+
+
+def test_remix_runs_on_the_source_channel_and_names_its_source(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    source = run_until(create_video(client, auth, seconds="8"), ("completed",))
+    response = client.post(f"/v1/videos/{source.public_id}/remix", json={"prompt": "now at night"}, headers=auth)
+    assert response.status_code == 200 and response.json["remixed_from_video_id"] == source.public_id
+    remix = run_until(load(response.json["id"]).id, ("completed",))
+    upstream = sim.state.jobs.get("openai", remix.upstream_id)
+    assert upstream.prompt == "now at night" and remix.channel_id == source.channel_id
+    assert remix.sha256 == media.video_sha256(remix.upstream_id)

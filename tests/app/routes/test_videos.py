@@ -158,3 +158,12 @@ def test_openapi_document_lists_every_route(client: FlaskClient) -> None:
 def test_health_and_readiness(client: FlaskClient) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
+
+
+def test_readiness_names_what_is_down(tmp_path, sim) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_settings, prepared_app
+
+    settings = make_settings(tmp_path / "down", sim.url, REDIS_URL="redis://127.0.0.1:1/0")
+    response = prepared_app(settings).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert set(response.json["down"]) == {"broker"} and response.json["error"]["code"] == "not_ready"
