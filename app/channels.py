@@ -26,11 +26,30 @@ class ChannelFileError(ValueError):
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """A public model on one channel: the vendor's name for it, and the options it implies.
+
+    Written in the channel file as `"public" = "upstream"` or `"public" = {upstream = "...", ...}`,
+    e.g. `"viduq3p-1080p-offpeak" = {upstream = "viduq3-pro", resolution = "1080p", off_peak = true}`.
+    """
+
+    upstream: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, value: str | Mapping[str, Any]) -> ModelSpec:
+        if isinstance(value, str):
+            return cls(value)
+        options = dict(value)
+        return cls(str(options.pop("upstream")), options)
+
+
+@dataclass(frozen=True)
 class ChannelConfig:
     name: str
     vendor: str
     base_url: str
-    models: Mapping[str, str]  # public model name -> upstream model name
+    models: Mapping[str, ModelSpec]  # public model name -> what the vendor calls it
     api_key: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
     priority: int = 0
@@ -48,10 +67,10 @@ class ChannelConfig:
 
 @dataclass(frozen=True)
 class Route:
-    """Where a model goes: the vendor and upstream name on the first-choice channel."""
+    """Where a model goes: the first-choice channel and what that channel calls the model."""
 
     channel: ChannelConfig
-    upstream_model: str
+    model: ModelSpec
 
     @property
     def vendor(self) -> str:
@@ -77,37 +96,56 @@ def _interpolate(value: Any, environ: Mapping[str, str]) -> Any:
     return value
 
 
-def load_channels(path: Path, environ: Mapping[str, str] | None = None) -> list[ChannelConfig]:
+@dataclass(frozen=True)
+class ChannelFile:
+    """What the channel file(s) say: the channels, and the models refused on purpose, with the reason."""
+
+    channels: list[ChannelConfig]
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+
+_CHANNEL_KEYS = {"name", "vendor", "base_url", "models", "api_key", "secret_key", "priority", "weight",
+                 "max_concurrency", "enabled", "deadline_minutes"}
+
+
+def load_channels(path: Path, environ: Mapping[str, str] | None = None) -> ChannelFile:
+    """Read a channel file, or every `*.toml` of a folder (one file per vendor keeps diffs small)."""
     env = os.environ if environ is None else environ
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ChannelFileError(f"cannot read channel file {path}: {exc}") from exc
-    vendor_defaults = raw.get("vendors", {})
+    files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+    documents = []
+    for file in files:
+        try:
+            documents.append(tomllib.loads(file.read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ChannelFileError(f"cannot read channel file {file}: {exc}") from exc
+    vendor_defaults = {k: v for doc in documents for k, v in doc.get("vendors", {}).items()}
+    refused = {k: str(v) for doc in documents for k, v in doc.get("refused", {}).items()}
     channels = []
-    known = {"name", "vendor", "base_url", "models", "api_key", "secret_key", "priority", "weight",
-             "max_concurrency", "enabled", "deadline_minutes"}
-    for entry in raw.get("channels", []):
-        entry = _interpolate(entry, env)
-        vendor = entry["vendor"]
-        deadline = entry.get("deadline_minutes", vendor_defaults.get(vendor, {}).get("deadline_minutes"))
-        channels.append(
-            ChannelConfig(
-                name=entry["name"],
-                vendor=vendor,
-                base_url=entry["base_url"].rstrip("/"),
-                models=dict(entry.get("models", {})),
-                api_key=entry.get("api_key", ""),
-                secret_key=entry.get("secret_key", ""),
-                priority=int(entry.get("priority", 0)),
-                weight=max(1, int(entry.get("weight", 1))),
-                max_concurrency=entry.get("max_concurrency"),
-                enabled=bool(entry.get("enabled", True)),
-                deadline_minutes=float(deadline or DEFAULT_DEADLINE_MINUTES),
-                options={k: v for k, v in entry.items() if k not in known},
-            )
-        )
-    return channels
+    for entry in (entry for doc in documents for entry in doc.get("channels", [])):
+        try:
+            channels.append(_channel(_interpolate(entry, env), vendor_defaults))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ChannelFileError(f"channel {entry.get('name', '?')!r} in {path}: {exc!r}") from exc
+    return ChannelFile(channels, refused)
+
+
+def _channel(entry: dict[str, Any], vendor_defaults: Mapping[str, Any]) -> ChannelConfig:
+    vendor = entry["vendor"]
+    deadline = entry.get("deadline_minutes", vendor_defaults.get(vendor, {}).get("deadline_minutes"))
+    return ChannelConfig(
+        name=entry["name"],
+        vendor=vendor,
+        base_url=entry["base_url"].rstrip("/"),
+        models={name: ModelSpec.parse(value) for name, value in entry.get("models", {}).items()},
+        api_key=entry.get("api_key", ""),
+        secret_key=entry.get("secret_key", ""),
+        priority=int(entry.get("priority", 0)),
+        weight=max(1, int(entry.get("weight", 1))),
+        max_concurrency=entry.get("max_concurrency"),
+        enabled=bool(entry.get("enabled", True)),
+        deadline_minutes=float(deadline or DEFAULT_DEADLINE_MINUTES),
+        options={k: v for k, v in entry.items() if k not in _CHANNEL_KEYS},
+    )
 
 
 class ChannelRegistry:
@@ -115,12 +153,14 @@ class ChannelRegistry:
 
     def __init__(self) -> None:
         self._channels: list[ChannelConfig] = []
+        self._refused: Mapping[str, str] = {}
         self._database: Database | None = None
         self._synced = False
 
-    def init(self, channels: list[ChannelConfig], database: Database | None = None) -> None:
+    def init(self, config: ChannelFile, database: Database | None = None) -> None:
         """`database` None: routing only, no rows to mirror (tests of routing, tools)."""
-        self._channels, self._database, self._synced = channels, database, False
+        self._channels, self._refused = list(config.channels), dict(config.refused)
+        self._database, self._synced = database, False
 
     def _ensure_synced(self) -> None:
         """Sync lazily, so a process can start while the database is still down and catch up later."""
@@ -180,6 +220,10 @@ class ChannelRegistry:
         if not candidates:
             return None
         return Route(candidates[0], candidates[0].models[model])
+
+    def refusal(self, model: str) -> str | None:
+        """Why a model named in the catalog is deliberately not served, if it is."""
+        return self._refused.get(model)
 
     def secrets(self) -> set[str]:
         return {s for c in self._channels for s in c.secrets}

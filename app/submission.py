@@ -66,6 +66,9 @@ def create_task(session: Session, caller: Caller, video_request: VideoRequest, d
     channel = channels.by_id(source.channel_id) if source else None
     if channel is None:
         route = channels.route(model)
+        refusal = channels.refusal(model)
+        if route is None and refusal:
+            raise bad_field("model", f"Model {model!r} is not available: {refusal}", "model_not_available")
         if route is None:
             known = ", ".join(sorted(channels.models())) or "none"
             raise bad_field("model", f"Model {model!r} is not served here; available: {known}", "model_not_found")
@@ -75,18 +78,18 @@ def create_task(session: Session, caller: Caller, video_request: VideoRequest, d
     except LookupError:
         raise bad_field("model", f"Model {model!r} needs the {channel.vendor} vendor, which is not available yet",
                         "model_not_available") from None
-    upstream_model = channel.models.get(model, model)
+    spec = channel.models[model]
     if source is not None and not adapter.supports_remix:
         raise bad_field("video_id", f"The {channel.vendor} upstream of this video does not support remix",
                         "remix_not_supported")
     try:
-        adapter.check(video_request, upstream_model)
+        adapter.check(video_request, spec)
     except Refusal as refusal:
         raise bad_field(refusal.param, f"{refusal.message} (model {model})", "unsupported_value") from refusal
     created = now()
     task = Task(
         public_id=public_id, account_id=caller.account_id, token_id=caller.token_id, dialect=dialect,
-        model=model, vendor=channel.vendor, channel_id=channel.id, upstream_model=upstream_model,
+        model=model, vendor=channel.vendor, channel_id=channel.id, upstream_model=spec.upstream,
         state=lifecycle.PENDING, request=video_request.to_json(), client_metadata=client_metadata,
         idempotency_key=idempotency_key, request_hash=request_hash,
         remixed_from=source.public_id if source else None, submit_key=secrets.token_hex(16),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_CHANNELS_FILE = Path(__file__).with_name("channels.toml")
+DEFAULT_CHANNELS_FILE = Path(__file__).with_name("channels")  # a folder: every *.toml in it
 
 
 @dataclass(frozen=True)

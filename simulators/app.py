@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,14 +11,25 @@ from contextlib import contextmanager
 from flask import Blueprint, Flask, Response, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import openai
+from workers.vendors import VENDORS as GATEWAY_VENDORS
+
 from .core import Simulator
 from .vendor import json_response
 
-# Vendor name -> blueprint factory; each is mounted at /<name>. Adding a vendor is one line here.
-VENDORS: dict[str, Callable[[Simulator], Blueprint]] = {
-    openai.VENDOR: openai.create_blueprint,
-}
+
+def _discover() -> dict[str, Callable[[Simulator], Blueprint]]:
+    """Vendor name -> blueprint factory, one `simulators/<vendor>/` package each, mounted at /<vendor>.
+
+    Adding a vendor is adding its folder (with VENDOR and create_blueprint): nothing to register here."""
+    found = {}
+    for vendor in GATEWAY_VENDORS:
+        if importlib.util.find_spec(f"simulators.{vendor}") is not None:
+            module = importlib.import_module(f"simulators.{vendor}")
+            found[module.VENDOR] = module.create_blueprint
+    return found
+
+
+VENDORS: dict[str, Callable[[Simulator], Blueprint]] = _discover()
 _EXTENSION = "vidgate_simulator"
 
 

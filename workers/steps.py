@@ -60,31 +60,54 @@ def submit(task_id: int) -> None:
             fail(session, task, "timeout", "the task did not reach the vendor before its deadline")
             return
         channel, adapter = _channel(task), get_adapter(task.vendor)
-        ambiguous = task.state == SUBMITTING
-        if ambiguous and not adapter.idempotent_submit:
-            # The earlier attempt may have created a job we cannot identify; submitting again could
-            # pay for the video twice, so the task fails and says why.
-            fail(session, task, "upstream_error", "the vendor did not confirm the submission and cannot be "
-                 "asked whether it arrived; not resubmitting to avoid a duplicate job")
-            return
-        if not ambiguous and not _take_slot(session, task, channel):
+        request, model = VideoRequest.from_json(task.request), channel.models[task.model]
+        if task.state == SUBMITTING and not adapter.idempotent_submit:
+            # An earlier attempt may have created a job without our hearing of it.
+            found = _find_earlier_submission(session, task, adapter, channel, request)
+            if found is None:
+                return
+            if found:
+                _record_submission(session, task, adapter, channel, found)
+                return
+        elif task.state == PENDING and not _take_slot(session, task, channel):
             finish_step(session, task, next_action_at=min(task.deadline_at, now() + schedule.CAP_WAIT))
             return
-        request = VideoRequest.from_json(task.request)
         try:
-            upstream_id = adapter.submit(channel, request, task.upstream_model or task.model, task.submit_key)
+            upstream_id = adapter.submit(channel, request, model, task.submit_key)
         except UpstreamError as error:
             _submit_failed(session, task, channel, error)
             return
-        at = now()
-        if finish_step(session, task, state=RUNNING, upstream_id=upstream_id, submitted_at=at,
-                       upstream_status="queued", next_action_at=min(task.deadline_at, at + schedule.FIRST_POLL)):
-            _info("submitted", task, upstream_id=upstream_id, attempt=task.submit_attempts)
-            return
-        # The client deleted the task while we were submitting it: do not leave the job running upstream.
-        session.refresh(task)
-        if task.state == CANCELLED:
-            _cancel_upstream(adapter, channel, upstream_id, task)
+        _record_submission(session, task, adapter, channel, upstream_id)
+
+
+def _find_earlier_submission(session: Session, task: Task, adapter: object, channel: ChannelConfig,
+                             request: VideoRequest) -> str | None:
+    """The earlier attempt's upstream id; "" when the vendor says there is none; None when undecided."""
+    find = getattr(adapter, "find", None)
+    if find is None:
+        # Neither a repeat nor a lookup is safe: submitting again could pay for the video twice.
+        fail(session, task, "upstream_error", "the vendor did not confirm the submission and cannot be "
+             "asked whether it arrived; not resubmitting to avoid a duplicate job")
+        return None
+    try:
+        return find(channel, request, channel.models[task.model], task.submit_key) or ""
+    except UpstreamError as error:
+        delay = schedule.backoff(task.submit_attempts, error.retry_after)
+        finish_step(session, task, next_action_at=min(task.deadline_at, now() + delay))
+        return None
+
+
+def _record_submission(session: Session, task: Task, adapter: object, channel: ChannelConfig,
+                       upstream_id: str) -> None:
+    at = now()
+    if finish_step(session, task, state=RUNNING, upstream_id=upstream_id, submitted_at=at,
+                   upstream_status="queued", next_action_at=min(task.deadline_at, at + schedule.FIRST_POLL)):
+        _info("submitted", task, upstream_id=upstream_id, attempt=task.submit_attempts)
+        return
+    # The client deleted the task while we were submitting it: do not leave the job running upstream.
+    session.refresh(task)
+    if task.state == CANCELLED:
+        _cancel_upstream(adapter, channel, upstream_id, task)
 
 
 def _take_slot(session: Session, task: Task, channel: ChannelConfig) -> bool:
@@ -129,7 +152,7 @@ def _submit_failed(session: Session, task: Task, channel: ChannelConfig, error: 
         target = _failover(task, channel)
         delay = 0.0 if target.id != channel.id else schedule.backoff(task.submit_attempts, error.retry_after)
         finish_step(session, task, state=PENDING, channel_id=target.id, vendor=target.vendor,
-                    upstream_model=target.models[task.model], next_action_at=min(task.deadline_at, at + delay))
+                    upstream_model=target.models[task.model].upstream, next_action_at=min(task.deadline_at, at + delay))
         _info("submission refused; will retry", task, error=error.message, next_channel=target.name, delay=delay)
 
 

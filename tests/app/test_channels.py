@@ -4,17 +4,17 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from app.channels import ChannelConfig, ChannelRegistry
+from app.channels import ChannelConfig, ChannelFile, ChannelRegistry, ModelSpec
 
 
 def registry(*channels: ChannelConfig) -> ChannelRegistry:
     result = ChannelRegistry()
-    result.init(list(channels))
+    result.init(ChannelFile(list(channels)))
     return result
 
 
 def channel(name: str, priority: int = 0, weight: int = 1, enabled: bool = True) -> ChannelConfig:
-    return ChannelConfig(name=name, vendor="openai", base_url="http://x", models={"sora-2": f"up-{name}"},
+    return ChannelConfig(name=name, vendor="openai", base_url="http://x", models={"sora-2": ModelSpec(f"up-{name}")},
                          priority=priority, weight=weight, enabled=enabled)
 
 
@@ -27,5 +27,5 @@ def test_priority_comes_first_and_weights_share_within_it() -> None:
     assert 2.6 < firsts["a"] / firsts["b"] < 3.4
     assert all(routes.candidates("sora-2", rng)[-1].name == "low" for _ in range(50))
     route = routes.route("sora-2")
-    assert route is not None and route.upstream_model == f"up-{route.channel.name}"
+    assert route is not None and route.model.upstream == f"up-{route.channel.name}"
     assert routes.route("unknown-model") is None

@@ -45,7 +45,7 @@ def test_channel_secrets_come_from_the_environment(tmp_path: Path) -> None:
     path = tmp_path / "channels.toml"
     path.write_text('[[channels]]\nname="a"\nvendor="openai"\nbase_url="${BASE:-http://x}/v1"\n'
                     'api_key="${KEY}"\nmodels={"sora-2"="sora-2"}\n')
-    [channel] = load_channels(path, {"KEY": "sk-secret"})
+    [channel] = load_channels(path, {"KEY": "sk-secret"}).channels
     assert (channel.base_url, channel.api_key) == ("http://x/v1", "sk-secret")
     assert "sk-secret" not in repr(channel)
     with pytest.raises(ChannelFileError, match="KEY"):

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from app.channels import ChannelConfig
+from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
 
 ErrorKind = Literal["retryable", "rate_limited", "terminal"]
@@ -88,11 +88,12 @@ class VendorAdapter(Protocol):
     idempotent_submit: bool
     supports_remix: bool
 
-    def check(self, request: VideoRequest, upstream_model: str) -> None:
+    def check(self, request: VideoRequest, model: ModelSpec) -> None:
         """Raise Refusal for anything this vendor cannot do; runs in the web process at submission."""
 
-    def submit(self, channel: ChannelConfig, request: VideoRequest, upstream_model: str, submit_key: str) -> str:
-        """Create the job upstream and return the vendor's id for it."""
+    def submit(self, channel: ChannelConfig, request: VideoRequest, model: ModelSpec, submit_key: str) -> str:
+        """Create the job upstream and return the vendor's id for it (opaque to the core: an adapter may
+        pack what its poll needs into it, such as Kling's endpoint or Jimeng's req_key)."""
 
     def poll(self, channel: ChannelConfig, upstream_id: str) -> PollResult: ...
 
@@ -100,3 +101,13 @@ class VendorAdapter(Protocol):
 
     def cancel(self, channel: ChannelConfig, upstream_id: str) -> None:
         """Best effort: stop the job upstream (or forget it) if the vendor can."""
+
+
+class Findable(Protocol):
+    """Optional: adapters whose vendor can look a job up by our submit key (Kling's external_task_id).
+
+    Used when a submission may have reached the vendor without an answer: found means it did, not found
+    means it did not, and it is safe to submit again."""
+
+    def find(self, channel: ChannelConfig, request: VideoRequest, model: ModelSpec, submit_key: str) -> str | None:
+        ...

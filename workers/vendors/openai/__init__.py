@@ -1,7 +1,7 @@
 """OpenAI-compatible vendor: Sora-style `/v1/videos` upstreams, including another Vidgate."""
 from __future__ import annotations
 
-from app.channels import ChannelConfig
+from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
 from workers.vendors.base import Download, PollResult, UpstreamError
 from workers.vendors.openai import client, mapping, status
@@ -12,14 +12,14 @@ class OpenAIAdapter:
     idempotent_submit = True  # we send Idempotency-Key; Vidgate and the simulator honour it
     supports_remix = True
 
-    def check(self, request: VideoRequest, upstream_model: str) -> None:
+    def check(self, request: VideoRequest, model: ModelSpec) -> None:
         mapping.check(request)
 
-    def submit(self, channel: ChannelConfig, request: VideoRequest, upstream_model: str, submit_key: str) -> str:
+    def submit(self, channel: ChannelConfig, request: VideoRequest, model: ModelSpec, submit_key: str) -> str:
         if request.remix_of_upstream_id:
             video = client.remix(channel, request.remix_of_upstream_id, request.prompt or "", submit_key)
         else:
-            video = client.create(channel, request, mapping.create_fields(request, upstream_model), submit_key)
+            video = client.create(channel, request, mapping.create_fields(request, model.upstream), submit_key)
         if not video.get("id"):
             raise UpstreamError("retryable", "upstream accepted the job but sent no id", code="upstream_malformed")
         return str(video["id"])
