@@ -78,29 +78,35 @@ class Settings:
     job_seconds: tuple[float, float] = (3.0, 3.0)
     result_ttl: float = 3600.0
     pad_bytes: int = 0
+    # How long a signed result URL handed out by a poll stays valid (vendors say 1 h to 24 h); a fresh
+    # poll hands out a fresh URL, as the vendors do.
+    url_ttl: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Settings from VIDGATE_SIM_JOB_SECONDS, VIDGATE_SIM_RESULT_TTL and VIDGATE_SIM_PAD_BYTES."""
+        """Settings from VIDGATE_SIM_JOB_SECONDS, _RESULT_TTL, _PAD_BYTES and _URL_TTL."""
         settings = cls()
         settings.update(
             {
                 "job_seconds": env.get("VIDGATE_SIM_JOB_SECONDS", "3"),
                 "result_ttl": float(env.get("VIDGATE_SIM_RESULT_TTL", "3600")),
                 "pad_bytes": int(env.get("VIDGATE_SIM_PAD_BYTES", "0")),
+                "url_ttl": float(env.get("VIDGATE_SIM_URL_TTL", "3600")),
             }
         )
         return settings
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply the given subset of settings, all validated before any is changed."""
-        unknown = set(changes) - {"job_seconds", "result_ttl", "pad_bytes"}
+        unknown = set(changes) - {"job_seconds", "result_ttl", "pad_bytes", "url_ttl"}
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         job_seconds = parse_seconds_range(changes.get("job_seconds", self.job_seconds))
         result_ttl = _non_negative("result_ttl", changes.get("result_ttl", self.result_ttl), float)
         pad_bytes = _non_negative("pad_bytes", changes.get("pad_bytes", self.pad_bytes), int)
+        url_ttl = _non_negative("url_ttl", changes.get("url_ttl", self.url_ttl), float)
         self.job_seconds, self.result_ttl, self.pad_bytes = job_seconds, result_ttl, pad_bytes
+        self.url_ttl = url_ttl
 
     def draw_duration(self) -> float:
         """A job duration drawn uniformly from the configured range."""
@@ -112,6 +118,7 @@ class Settings:
             "job_seconds": list(self.job_seconds),
             "result_ttl": self.result_ttl,
             "pad_bytes": self.pad_bytes,
+            "url_ttl": self.url_ttl,
         }
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import math
+import secrets
 import socket
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, Literal
 
-from flask import Response, abort, request
+from flask import Blueprint, Response, abort, request
 
 from . import media
 from .core import Fault, Job, Outcome, Simulator
@@ -23,6 +25,11 @@ FaultError = Callable[[FaultErrorKind], Response]
 _OUTCOMES: dict[str, Outcome] = {"fail_job": "fail_job", "moderation": "moderation"}
 _MALFORMED_HTML = "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 _MALFORMED_JSON = '{"result": "unexpected", "items": []}'
+
+
+def _store_error(code: str, message: str) -> Response:
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    return Response(body, status=403, mimetype="application/xml")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -60,6 +67,36 @@ class VendorSim:
         self.name = name
         self.fault_error = fault_error
         self.new_id = new_id
+        self._url_key = secrets.token_bytes(16)
+
+    def file_url(self, job: Job) -> str:
+        """A signed result URL valid for `url_ttl` from now, like a vendor's CDN link (serve it with
+        `add_file_route`). Each poll hands out a fresh one, so an expired link is cured by polling again."""
+        expires = int(self.now() + self.sim.settings.url_ttl)
+        return f"{request.host_url}{self.name}/_files/{job.id}.mp4?expires={expires}&sig={self._sign(job.id, expires)}"
+
+    def _sign(self, job_id: str, expires: int) -> str:
+        return hmac.new(self._url_key, f"{job_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def add_file_route(self, bp: Blueprint) -> None:
+        """`GET /<vendor>/_files/<id>.mp4`: the object store behind `file_url`. A bad signature, an expired
+        link or an expired job gets a 403 in the XML of S3-style stores (TOS, OSS, COS)."""
+
+        @bp.get("/_files/<job_id>.mp4")
+        def result_file(job_id: str) -> Response:
+            try:
+                expires = int(request.args.get("expires", ""))
+            except ValueError:
+                expires = 0
+            signed = hmac.compare_digest(request.args.get("sig", ""), self._sign(job_id, expires))
+            fault = self.gate("content", job_id)
+            job = self.find(job_id)
+            now = self.now()
+            if not signed or job is None:
+                return _store_error("AccessDenied", "Signature does not match or object does not exist")
+            if expires < now or job.is_expired(now) or job.phase(now) != "succeeded":
+                return _store_error("AccessDenied", "Request has expired")
+            return self.stream_video(job, fault)
 
     def now(self) -> float:
         """The simulator clock."""

@@ -59,9 +59,10 @@ def test_config_changes_new_jobs(env: SimEnv) -> None:
         "job_seconds": [10.0, 10.0],
         "result_ttl": 3600.0,
         "pad_bytes": 0,
+        "url_ttl": 3600.0,
     }
     changed = env.client.post("/_sim/config", json={"job_seconds": "2", "result_ttl": 30, "pad_bytes": 64})
-    assert changed.get_json() == {"job_seconds": [2.0, 2.0], "result_ttl": 30.0, "pad_bytes": 64}
+    assert changed.get_json() == {"job_seconds": [2.0, 2.0], "result_ttl": 30.0, "pad_bytes": 64, "url_ttl": 3600.0}
     video = env.client.post(VIDEOS, data={"prompt": "x"}).get_json()
     env.clock.advance(2)
     done = env.client.get(f"{VIDEOS}/{video['id']}").get_json()

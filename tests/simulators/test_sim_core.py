@@ -56,8 +56,8 @@ def test_settings_update_is_all_or_nothing() -> None:
     assert settings == Settings()
     with pytest.raises(ValueError, match="unknown settings"):
         settings.update({"colour": "red"})
-    settings.update({"job_seconds": [1, 2], "result_ttl": 5, "pad_bytes": 7})
-    assert settings.as_dict() == {"job_seconds": [1.0, 2.0], "result_ttl": 5.0, "pad_bytes": 7}
+    settings.update({"job_seconds": [1, 2], "result_ttl": 5, "pad_bytes": 7, "url_ttl": 9})
+    assert settings.as_dict() == {"job_seconds": [1.0, 2.0], "result_ttl": 5.0, "pad_bytes": 7, "url_ttl": 9.0}
 
 
 def test_job_is_queued_then_runs_with_rising_progress_then_succeeds() -> None:
