@@ -51,9 +51,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.routes import generations, ops, videos
+    from app.routes import generations, jimeng, kling, ops, videos
 
-    for module in (videos, generations, ops):
+    for module in (videos, generations, kling, jimeng, ops):
         api.register_blueprint(module.blp)
 
 

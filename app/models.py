@@ -81,6 +81,8 @@ class Task(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     remixed_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The client's own id for the task (Kling's external_task_id), echoed back, never sent upstream.
+    client_reference: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     # The key we send upstream so a retried submission is recognised as the same job by vendors that
     # honour one; and the vendor's own id once it accepted the job.

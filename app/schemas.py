@@ -171,3 +171,38 @@ class GenerationSchema(VideoSchema):
 
     format = fields.String()
 
+
+
+class KlingTaskDataSchema(Schema):
+    task_id = fields.String()
+    task_status = fields.String(validate=validate.OneOf(["submitted", "processing", "succeed", "failed"]))
+    task_status_msg = fields.String()
+    task_info = fields.Dict()
+    created_at = fields.Integer()
+    updated_at = fields.Integer()
+    task_result = fields.Dict()
+
+
+class KlingTaskSchema(GenerationSchema):
+    """Kling's envelope, with the unified task fields at the top level beside it."""
+
+    code = fields.Integer()
+    message = fields.String()
+    request_id = fields.String()
+    data = fields.Nested(KlingTaskDataSchema)
+
+
+class JimengSchema(Schema):
+    """Volcengine's visual API envelope."""
+
+    code = fields.Integer()
+    message = fields.String()
+    request_id = fields.String()
+    status = fields.Integer()
+    time_elapsed = fields.String()
+    data = fields.Dict(allow_none=True)
+
+
+class JimengQuery(Schema):
+    Action = fields.String(required=True, validate=validate.OneOf(["CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult"]))
+    Version = fields.String(required=True, validate=validate.Equal("2022-08-31"))

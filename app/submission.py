@@ -14,7 +14,7 @@ from app.auth import Caller
 from app.errors import ApiError, bad_field
 from app.extensions import channels, settings, storage
 from app.models import Task, now
-from app.normalize import Body, ImagePolicy, normalise, read_body, validate
+from app.normalize import Body, ImagePolicy, normalise, validate
 from app.schemas import VideoCreateSchema
 from app.storage import inputs_key
 from app.video_request import VideoRequest
@@ -38,12 +38,9 @@ def image_policy(public_id: str) -> ImagePolicy:
     return ImagePolicy(config.max_image_bytes, config.allowed_private_hosts, store)
 
 
-def submit(session: Session, caller: Caller, request: Request, dialect: str,
-           default_model: str | None = None, overrides: dict[str, Any] | None = None) -> Task:
-    """The whole create path of every dialect; `overrides` carries fields a dialect fixes (Kling's model)."""
-    body = read_body(request)
-    if overrides:
-        body = Body({**body.fields, **overrides}, body.files)
+def submit(session: Session, caller: Caller, request: Request, body: Body, dialect: str,
+           default_model: str | None = None, client_reference: str | None = None) -> Task:
+    """The whole create path of every dialect, from a body already in the unified field names."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     fingerprint = body.fingerprint() if key else None
     if key:
@@ -53,13 +50,14 @@ def submit(session: Session, caller: Caller, request: Request, dialect: str,
     data = validate(_create_schema, body.fields)
     public_id = new_public_id()
     video_request = normalise(data, body.files, image_policy(public_id), default_model)
-    return create_task(session, caller, video_request, dialect, public_id,
-                       client_metadata=data.get("metadata"), idempotency_key=key, request_hash=fingerprint)
+    return create_task(session, caller, video_request, dialect, public_id, client_metadata=data.get("metadata"),
+                       idempotency_key=key, request_hash=fingerprint, client_reference=client_reference)
 
 
 def create_task(session: Session, caller: Caller, video_request: VideoRequest, dialect: str, public_id: str,
                 *, client_metadata: dict[str, Any] | None = None, idempotency_key: str | None = None,
-                request_hash: str | None = None, source: Task | None = None) -> Task:
+                request_hash: str | None = None, source: Task | None = None,
+                client_reference: str | None = None) -> Task:
     model = video_request.model
     if not caller.may_use(model):
         raise ApiError(403, f"This token may not use model {model!r}.", code="model_not_allowed", param="model")
@@ -93,6 +91,7 @@ def create_task(session: Session, caller: Caller, video_request: VideoRequest, d
         state=lifecycle.PENDING, request=video_request.to_json(), client_metadata=client_metadata,
         idempotency_key=idempotency_key, request_hash=request_hash,
         remixed_from=source.public_id if source else None, submit_key=secrets.token_hex(16),
+        client_reference=client_reference,
         created_at=created, deadline_at=created + channel.deadline_minutes * 60,
         next_action_at=created, sent_at=created,
     )

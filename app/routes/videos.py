@@ -13,7 +13,7 @@ from app import lifecycle
 from app.errors import ApiError, bad_field
 from app.extensions import storage
 from app.models import Task, now
-from app.normalize import sniff_image
+from app.normalize import read_body, sniff_image
 from app.routes import caller, document_errors, owned_task, session
 from app.schemas import (
     ContentQuery,
@@ -52,7 +52,7 @@ def with_poll_hint(task: Task, body: dict[str, Any]) -> tuple[dict[str, Any], in
 @document_errors(blp, *ERRORS)
 def create_video():  # type: ignore[no-untyped-def]
     """Create a video (multipart/form-data as the OpenAI SDK sends it, or JSON)."""
-    task = submit(session(), caller(), request, dialect="openai", default_model="sora-2")
+    task = submit(session(), caller(), request, read_body(request), dialect="openai", default_model="sora-2")
     return with_poll_hint(task, video_object(task))
 
 
