@@ -7,10 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from app.netguard import UnsafeURL, check_public_url
+from app.normalize import sniff_image
 from app.video_request import ImageInput
 from workers.vendors.base import Download, UpstreamError
 
@@ -18,6 +21,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 DOWNLOAD_READ_TIMEOUT = 60.0  # between two chunks of a download, not for the whole file
 CHUNK_SIZE = 256 * 1024
+MAX_REDIRECTS = 3
 
 _local = threading.local()
 
@@ -112,14 +116,45 @@ def download(url: str, classify: Callable[[requests.Response], UpstreamError], *
 
 
 def image_bytes(image: ImageInput) -> bytes:
-    """The bytes of a client image kept in storage (URL images are passed to vendors as URLs)."""
-    from app.extensions import storage
+    """The bytes of a client image: from storage, or fetched from the client's URL for vendors that take
+    bytes only. A fetch is guarded against SSRF at every redirect hop, and limited in size and type."""
+    from app.extensions import settings, storage
 
-    if image.key is None:
-        raise ValueError("image has no stored bytes")
-    handle, _ = storage.open(image.key)
-    with handle:
-        return handle.read()
+    if image.key is not None:
+        handle, _ = storage.open(image.key)
+        with handle:
+            return handle.read()
+    if image.url is None:
+        raise ValueError("image has neither stored bytes nor a URL")
+    config = settings()
+    return _fetch_image(image.url, config.max_image_bytes, config.allowed_private_hosts)
+
+
+def _fetch_image(url: str, max_bytes: int, allowed_hosts: tuple[str, ...]) -> bytes:
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            check_public_url(url, allowed_hosts)
+        except UnsafeURL as exc:
+            raise UpstreamError("terminal", f"image URL refused: {exc}", code="invalid_request") from exc
+        response = send("GET", url, stream=True, allow_redirects=False)
+        with response:
+            if response.is_redirect:
+                url = urljoin(url, response.headers.get("Location", ""))
+                continue
+            if response.status_code >= 400:
+                raise UpstreamError(status_kind(response.status_code), f"image URL answered HTTP "
+                                    f"{response.status_code}", code="invalid_request", status=response.status_code)
+            data = bytearray()
+            for chunk in response.iter_content(CHUNK_SIZE):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise UpstreamError("terminal", f"image at URL is larger than {max_bytes} bytes",
+                                        code="invalid_request")
+            if sniff_image(data) is None:
+                raise UpstreamError("terminal", "the image URL did not serve a PNG, JPEG, WebP or GIF",
+                                    code="invalid_request")
+            return bytes(data)
+    raise UpstreamError("terminal", "image URL redirected too many times", code="invalid_request")
 
 
 def image_data_url(image: ImageInput) -> str:

@@ -1,0 +1,55 @@
+"""Shared vendor HTTP plumbing: what a failed connection means, and fetching client images safely."""
+from __future__ import annotations
+
+import pytest
+import requests
+from flask import Flask, Response, redirect
+
+from simulators.app import serve_in_thread
+from workers.vendors.base import UpstreamError
+from workers.vendors.http import _fetch_image, _reached, send
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def image_host() -> str:  # type: ignore[misc]
+    app = Flask(__name__)
+    routes = {
+        "/ok.png": lambda: Response(PNG, mimetype="image/png"),
+        "/big.png": lambda: Response(PNG * 1000, mimetype="image/png"),
+        "/page.html": lambda: Response(b"<html></html>", mimetype="text/html"),
+        "/hop": lambda: redirect("/ok.png"),
+        "/to-metadata": lambda: redirect("http://169.254.169.254/latest/meta-data"),
+        "/to-localhost": lambda: redirect("http://localhost:1/x.png"),
+    }
+    for path, view in routes.items():
+        app.add_url_rule(path, endpoint=path, view_func=view)
+    with serve_in_thread(app) as url:
+        yield url
+
+
+def test_fetches_an_image_through_allowed_redirects(image_host: str) -> None:
+    allowed = (image_host.split("//")[1],)
+    assert _fetch_image(f"{image_host}/ok.png", 10_000, allowed) == PNG
+    assert _fetch_image(f"{image_host}/hop", 10_000, allowed) == PNG
+
+
+@pytest.mark.parametrize(("path", "reason"), [("/to-metadata", "non-public"), ("/to-localhost", "non-public"),
+                                              ("/big.png", "larger"), ("/page.html", "did not serve")])
+def test_refuses_private_redirects_oversize_and_non_images(image_host: str, path: str, reason: str) -> None:
+    with pytest.raises(UpstreamError, match=reason) as refused:
+        _fetch_image(f"{image_host}{path}", 10_000, (image_host.split("//")[1],))
+    assert refused.value.kind == "terminal"
+
+
+def test_a_host_not_allowed_is_refused_before_any_connection() -> None:
+    with pytest.raises(UpstreamError, match="non-public"):
+        _fetch_image("http://127.0.0.1:9/x.png", 10_000, ())
+
+
+def test_a_refused_connection_did_not_reach_the_vendor() -> None:
+    with pytest.raises(UpstreamError) as error:
+        send("POST", "http://127.0.0.1:9/v1/videos", json={})
+    assert error.value.reached is False and error.value.kind == "retryable"
+    assert _reached(requests.ReadTimeout()) is True
