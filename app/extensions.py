@@ -8,6 +8,7 @@ from flask_smorest import Api
 
 from app.channels import ChannelRegistry, load_channels
 from app.db import Database
+from app.ratelimit import NoLimit, RateLimiter, make_limiter
 from app.storage import Storage, StoredObject, open_storage
 from config.settings import Settings, load_settings
 
@@ -40,8 +41,19 @@ class StorageProxy:
         self.backend.delete(key)
 
 
+class LimiterProxy:
+    """Lets routes import `rate_limiter` before the backend (Redis or in-process) is chosen."""
+
+    def __init__(self) -> None:
+        self.backend: RateLimiter = NoLimit()
+
+    def hit(self, key: str) -> float | None:
+        return self.backend.hit(key)
+
+
 db = Database()
 storage = StorageProxy()
+rate_limiter = LimiterProxy()
 channels = ChannelRegistry()
 celery = Celery("vidgate")
 api = Api()
@@ -63,6 +75,7 @@ def init_extensions(config: Settings | None = None) -> Settings:
     _settings.data_dir.mkdir(parents=True, exist_ok=True)
     db.init(_settings.database_url)
     storage.init(open_storage(_settings.storage_url))
+    rate_limiter.backend = make_limiter(_settings.redis_url, _settings.rate_limit_per_minute)
     channels.init(load_channels(_settings.channels_file, _settings.environ), db)
     configure_celery(celery, _settings)
     return _settings

@@ -27,6 +27,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_image_bytes: int = 10 * 1024 * 1024
     max_prompt_chars: int = 10_000
+    rate_limit_per_minute: int = 1200  # per token, all routes together; 0 turns the limit off
     dispatch_seconds: float = 1.0
     housekeeping_seconds: float = 300.0
     # URLs a client may hand us that resolve to these hosts are fetched/passed on even though they are
@@ -72,6 +73,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("VIDGATE_LOG_LEVEL", "INFO").upper(),
         max_body_bytes=int(env.get("VIDGATE_MAX_BODY_BYTES", str(64 * 1024 * 1024))),
         max_image_bytes=int(env.get("VIDGATE_MAX_IMAGE_BYTES", str(10 * 1024 * 1024))),
+        rate_limit_per_minute=int(env.get("VIDGATE_RATE_LIMIT_PER_MINUTE", "1200")),
         dispatch_seconds=float(env.get("VIDGATE_DISPATCH_SECONDS", "1")),
         housekeeping_seconds=float(env.get("VIDGATE_HOUSEKEEPING_SECONDS", "300")),
         allowed_private_hosts=allowed,

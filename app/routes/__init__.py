@@ -1,6 +1,7 @@
 """HTTP routes, one module per dialect, and the request-scoped helpers they share."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import Caller, authenticate
-from app.errors import not_found
-from app.extensions import db
+from app.errors import ApiError, not_found
+from app.extensions import db, rate_limiter
 from app.models import Task
 from app.schemas import ErrorEnvelopeSchema
 
@@ -39,7 +40,15 @@ def session() -> Session:
 
 
 def caller() -> Caller:
-    return g.caller if "caller" in g else authenticate(session())
+    """The authenticated caller, within its token's rate limit (429 with Retry-After beyond it)."""
+    if "caller" in g:
+        return g.caller
+    who = authenticate(session())
+    wait = rate_limiter.hit(str(who.token_id))
+    if wait is not None:
+        raise ApiError(429, "Rate limit reached for this token; retry after the indicated time.",
+                       code="rate_limit_exceeded", headers={"Retry-After": str(math.ceil(wait))})
+    return who
 
 
 def owned_task(public_id: str, what: str = "video") -> Task:
