@@ -29,6 +29,9 @@ class Settings:
     max_prompt_chars: int = 10_000
     rate_limit_per_minute: int = 1200  # per token, all routes together; 0 turns the limit off
     dispatch_seconds: float = 1.0
+    resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
+    vendor_read_timeout: float = 30.0  # seconds to wait for a vendor's answer
+    download_read_timeout: float = 60.0  # seconds a download may go without receiving a byte
     housekeeping_seconds: float = 300.0
     # URLs a client may hand us that resolve to these hosts are fetched/passed on even though they are
     # loopback or private (the simulators and tests live there); everything else private is refused.
@@ -76,6 +79,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_minute=int(env.get("VIDGATE_RATE_LIMIT_PER_MINUTE", "1200")),
         dispatch_seconds=float(env.get("VIDGATE_DISPATCH_SECONDS", "1")),
         housekeeping_seconds=float(env.get("VIDGATE_HOUSEKEEPING_SECONDS", "300")),
+        resend_after_seconds=float(env.get("VIDGATE_RESEND_AFTER_SECONDS", "60")),
+        vendor_read_timeout=float(env.get("VIDGATE_VENDOR_READ_TIMEOUT", "30")),
+        download_read_timeout=float(env.get("VIDGATE_DOWNLOAD_READ_TIMEOUT", "60")),
         allowed_private_hosts=allowed,
         environ=dict(env),
     )

@@ -5,8 +5,10 @@ from celery.signals import setup_logging
 
 from app.extensions import celery, channels, init_extensions
 from app.logs import configure_logging
+from workers.vendors import http
 
 settings = init_extensions()
+http.configure(settings.vendor_read_timeout, settings.download_read_timeout)
 
 
 @setup_logging.connect

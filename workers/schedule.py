@@ -7,7 +7,6 @@ FIRST_POLL = 3.0          # most jobs are not done in the first seconds; do not 
 MIN_POLL, MAX_POLL = 2.0, 10.0
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 300.0
 CAP_WAIT = 5.0            # a task waiting for a channel slot looks again this often (or when woken)
-RESEND_AFTER = 60.0       # a due step whose message has not been acted on by then is sent again
 
 
 def poll_delay(elapsed: float, progress: int | None) -> float:

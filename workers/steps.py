@@ -360,15 +360,16 @@ def dispatch() -> int:
     """Send every step that is due and not already sent: the table, not the broker, is the schedule.
 
     This is also the safety net: a message lost with the broker, or taken by a worker that died, is
-    sent again once RESEND_AFTER has passed without the task moving.
+    sent again once `resend_after_seconds` has passed without the task moving.
     """
     at = now()
+    resend_after = settings().resend_after_seconds
     with db.session() as session:
         due = list(session.scalars(
             select(Task).where(
                 Task.next_action_at <= at,
                 or_(Task.sent_at.is_(None), Task.sent_at < Task.next_action_at,
-                    Task.sent_at <= at - schedule.RESEND_AFTER),
+                    Task.sent_at <= at - resend_after),
                 or_(Task.lease_until.is_(None), Task.lease_until < at),
             ).order_by(Task.next_action_at).limit(DISPATCH_BATCH)
         ))

@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, settings
 from app.models import Task
 from simulators import media
 from simulators.app import serve_in_thread
@@ -96,12 +96,10 @@ def test_openai_sdk_end_to_end(stack: Stack) -> None:
 
 def test_a_lost_message_is_recovered_by_the_dispatcher(stack: Stack) -> None:
     """A task whose first message never reached a worker still completes: the table is the schedule."""
-    from workers.schedule import RESEND_AFTER
-
     client = stack.client()
     created = client.videos.create(model="sora-2", prompt="a lost message", seconds="4")
     with db.transaction() as session:  # as if the broker lost the message long ago and the step is overdue
         task = session.scalar(select(Task).where(Task.public_id == created.id))
         if task.state == "pending":
-            task.sent_at = time.time() - 2 * RESEND_AFTER
+            task.sent_at = time.time() - 2 * settings().resend_after_seconds
     assert wait_for(client, created.id).status == "completed"

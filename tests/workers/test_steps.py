@@ -9,12 +9,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from app.extensions import db, storage
+from app.extensions import db, settings, storage
 from app.models import Task
 from config.settings import Settings
 from simulators import media
 from tests.conftest import Sim, make_settings, prepared_app
-from workers import schedule, steps
+from workers import steps
 from workers.vendors import http
 
 
@@ -143,9 +143,10 @@ def test_deleting_a_running_task_cancels_it_upstream(client: FlaskClient, auth: 
 def test_dispatch_sends_due_steps_once_until_they_look_lost(client: FlaskClient, auth: dict[str, str]) -> None:
     task_id = create_video(client, auth)
     with db.transaction() as session:  # as if the web's own message was lost long ago
-        session.execute(update(Task).where(Task.id == task_id).values(sent_at=time.time() - 2 * schedule.RESEND_AFTER))
+        long_ago = time.time() - 2 * settings().resend_after_seconds
+        session.execute(update(Task).where(Task.id == task_id).values(sent_at=long_ago))
     assert steps.dispatch() == 1
-    assert steps.dispatch() == 0  # just sent: not again until RESEND_AFTER passes
+    assert steps.dispatch() == 0  # just sent: not again until resend_after_seconds pass
     assert load(task_id).sent_at == pytest.approx(time.time(), abs=5)
 
 

@@ -26,6 +26,12 @@ MAX_REDIRECTS = 3
 _local = threading.local()
 
 
+def configure(read_timeout: float, download_read_timeout: float) -> None:
+    """Set the timeouts from settings, once per worker process (module values so tests can patch them)."""
+    global READ_TIMEOUT, DOWNLOAD_READ_TIMEOUT
+    READ_TIMEOUT, DOWNLOAD_READ_TIMEOUT = read_timeout, download_read_timeout
+
+
 def session() -> requests.Session:
     """One pooled session per thread: connections to a vendor are reused across polls."""
     if not hasattr(_local, "session"):
