@@ -84,6 +84,17 @@ def _control_blueprint(sim: Simulator) -> Blueprint:
     def stats() -> Response:
         return json_response(sim.stats.snapshot(sim.jobs, sim.clock(), VENDORS))
 
+    @bp.get("/jobs")
+    def jobs() -> Response:
+        """Every job of every vendor with what a test needs to match it to a gateway task."""
+        now = sim.clock()
+        listed = [
+            {"id": job.id, "vendor": job.vendor, "model": job.model, "prompt": job.prompt,
+             "idempotency_key": job.idempotency_key, "phase": job.phase(now), "served_sha256": job.served_sha256}
+            for vendor in VENDORS for job in sim.jobs.list(vendor)
+        ]
+        return json_response({"jobs": listed})
+
     @bp.get("/config")
     def read_config() -> Response:
         return json_response(sim.settings.as_dict())

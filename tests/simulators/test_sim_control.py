@@ -104,3 +104,12 @@ def test_reset_clears_jobs_faults_and_stats_but_keeps_settings(env: SimEnv) -> N
     assert stats["submissions"] == 0 and stats["polls"] == {} and stats["max_in_flight"] == 0
     assert env.client.get(f"{VIDEOS}/{video_id}").status_code == 404
     assert env.client.get("/_sim/config").get_json()["pad_bytes"] == 10
+
+
+def test_jobs_lists_every_job_with_its_key(env: SimEnv) -> None:
+    env.client.post(VIDEOS, data={"prompt": "first"}, headers={"Idempotency-Key": "k-1"})
+    env.client.post(VIDEOS, data={"prompt": "second"})
+    jobs = env.client.get("/_sim/jobs").get_json()["jobs"]
+    assert [(j["prompt"], j["idempotency_key"], j["vendor"]) for j in jobs] == [
+        ("first", "k-1", "openai"), ("second", None, "openai")]
+    assert all(j["phase"] == "queued" and j["served_sha256"] == [] for j in jobs)
