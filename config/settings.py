@@ -32,6 +32,15 @@ class Settings:
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
     vendor_read_timeout: float = 30.0  # seconds to wait for a vendor's answer
     download_read_timeout: float = 60.0  # seconds a download may go without receiving a byte
+    # How long a worker holds a task while it works on a step. A worker that dies is noticed after this,
+    # so it is also the recovery time after a crash; steps are cut off (Celery time limits) before it ends,
+    # so no two workers ever run the same step at once. Must exceed the vendor timeouts with room.
+    lease_seconds: float = 150.0
+
+    @property
+    def step_time_limit(self) -> float:
+        """Celery's soft limit for a step: well inside the lease."""
+        return self.lease_seconds * 0.8
     housekeeping_seconds: float = 300.0
     # URLs a client may hand us that resolve to these hosts are fetched/passed on even though they are
     # loopback or private (the simulators and tests live there); everything else private is refused.
@@ -82,6 +91,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         resend_after_seconds=float(env.get("VIDGATE_RESEND_AFTER_SECONDS", "60")),
         vendor_read_timeout=float(env.get("VIDGATE_VENDOR_READ_TIMEOUT", "30")),
         download_read_timeout=float(env.get("VIDGATE_DOWNLOAD_READ_TIMEOUT", "60")),
+        lease_seconds=float(env.get("VIDGATE_LEASE_SECONDS", "150")),
         allowed_private_hosts=allowed,
         environ=dict(env),
     )

@@ -8,8 +8,6 @@ from config.settings import Settings
 from workers.vendors import VENDORS
 
 MAINTENANCE_QUEUE = "maintenance"
-# A step may hold its task this long before the sweeper assumes its worker died and sends it again.
-STEP_TIME_LIMIT = 120
 
 
 def configure_celery(celery: Celery, settings: Settings) -> None:
@@ -28,8 +26,9 @@ def configure_celery(celery: Celery, settings: Settings) -> None:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_time_limit=STEP_TIME_LIMIT + 30,
-        task_soft_time_limit=STEP_TIME_LIMIT,
+        # Steps end before their lease does (see Settings.lease_seconds); downloads renew theirs.
+        task_soft_time_limit=settings.step_time_limit,
+        task_time_limit=settings.lease_seconds * 0.9,
         # No countdown messages are sent at all (see the dispatcher), so this only bounds how long a
         # message taken by a worker that vanished waits before Redis hands it out again.
         # kombu's SQLAlchemy transport hands its options to create_engine, so only Redis gets them.

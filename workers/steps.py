@@ -31,14 +31,11 @@ from app.models import Channel, Task, now
 from app.storage import IncompleteWrite, task_prefixes, thumbnail_key, video_key
 from app.video_request import VideoRequest
 from workers import schedule
-from workers.celery_config import STEP_TIME_LIMIT
 from workers.vendors import get_adapter
 from workers.vendors.base import Download, Refusal, ResultExpired, UpstreamError
 
 log = logging.getLogger("vidgate.steps")
 
-LEASE = STEP_TIME_LIMIT + 30
-DOWNLOAD_LEASE = 15 * 60
 MAX_SUBMIT_ATTEMPTS = 8
 MAX_DOWNLOAD_ATTEMPTS = 5
 DISPATCH_BATCH = 1000
@@ -53,7 +50,7 @@ def _info(message: str, task: Task, **extra: object) -> None:
 
 def submit(task_id: int) -> None:
     with db.session() as session:
-        task = claim(session, task_id, (PENDING, SUBMITTING), LEASE)
+        task = claim(session, task_id, (PENDING, SUBMITTING), settings().lease_seconds)
         if task is None:
             return
         if task.deadline_at <= now():
@@ -180,7 +177,7 @@ def _failover(task: Task, current: ChannelConfig) -> ChannelConfig:
 
 def poll(task_id: int) -> None:
     with db.session() as session:
-        task = claim(session, task_id, (RUNNING,), LEASE)
+        task = claim(session, task_id, (RUNNING,), settings().lease_seconds)
         if task is None:
             return
         channel, adapter = _channel(task), get_adapter(task.vendor)
@@ -217,7 +214,7 @@ def poll(task_id: int) -> None:
 
 def download(task_id: int) -> None:
     with db.session() as session:
-        task = claim(session, task_id, (DOWNLOADING,), DOWNLOAD_LEASE)
+        task = claim(session, task_id, (DOWNLOADING,), settings().lease_seconds)
         if task is None:
             return
         channel, adapter = _channel(task), get_adapter(task.vendor)
@@ -260,11 +257,12 @@ class _LeaseLost(Exception):
 
 
 def _keep_lease(session: Session, task: Task, result: Download) -> Iterator[bytes]:
-    """Pass chunks through, renewing the lease every minute so a long download is not taken over."""
+    """Pass chunks through, renewing the lease every third of it so a long download is not taken over."""
+    lease = settings().lease_seconds
     renewed = time.monotonic()
     for chunk in result.chunks:
-        if time.monotonic() - renewed > 60:
-            if not guarded_update(session, task, lease_until=now() + DOWNLOAD_LEASE):
+        if time.monotonic() - renewed > lease / 3:
+            if not guarded_update(session, task, lease_until=now() + lease):
                 raise _LeaseLost()
             session.commit()
             renewed = time.monotonic()
@@ -301,7 +299,7 @@ def _store_thumbnail(adapter: object, channel: ChannelConfig, task: Task) -> Non
 
 def cleanup(task_id: int) -> None:
     with db.session() as session:
-        task = claim(session, task_id, (CANCELLED,), LEASE)
+        task = claim(session, task_id, (CANCELLED,), settings().lease_seconds)
         if task is None:
             return
         if task.upstream_id and task.completed_at is None and task.error_code is None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from app.extensions import celery
 from workers import steps
-from workers.celery_config import STEP_TIME_LIMIT
 
 # Downloads stream whole videos; they renew their lease as they go and get a longer time limit.
 DOWNLOAD_TIME_LIMIT = 3600
@@ -29,7 +28,7 @@ def cleanup(task_id: int) -> None:
     steps.cleanup(task_id)
 
 
-@celery.task(name="vidgate.dispatch", time_limit=STEP_TIME_LIMIT)
+@celery.task(name="vidgate.dispatch")
 def dispatch() -> int:
     return steps.dispatch()
 
