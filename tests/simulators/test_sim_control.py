@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from simulators.app import VENDORS
+
 if TYPE_CHECKING:
     from .conftest import SimEnv
 
@@ -13,7 +15,8 @@ VIDEOS = "/openai/v1/videos"
 
 
 def test_healthz_lists_the_mounted_vendors(env: SimEnv) -> None:
-    assert env.anonymous.get("/_sim/healthz").get_json() == {"ok": True, "vendors": ["openai"]}
+    assert env.anonymous.get("/_sim/healthz").get_json() == {"ok": True, "vendors": sorted(VENDORS)}
+    assert "openai" in VENDORS
 
 
 def test_faults_can_be_armed_listed_and_cleared(env: SimEnv) -> None:
@@ -78,8 +81,10 @@ def test_bad_config_is_400_and_changes_nothing(env: SimEnv, changes: Any) -> Non
 
 
 def test_stats_have_a_stable_shape_even_when_idle(env: SimEnv) -> None:
-    assert env.client.get("/_sim/stats").get_json() == {
-        "openai": {
+    stats = env.client.get("/_sim/stats").get_json()
+    assert set(stats) == set(VENDORS)  # every vendor listed, even idle
+    assert stats == {
+        vendor: {
             "create_requests": 0,
             "submissions": 0,
             "duplicate_creates": 0,
@@ -90,6 +95,7 @@ def test_stats_have_a_stable_shape_even_when_idle(env: SimEnv) -> None:
             "in_flight": 0,
             "served_sha256": {},
         }
+        for vendor in VENDORS
     }
 
 

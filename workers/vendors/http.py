@@ -133,7 +133,11 @@ def image_bytes(image: ImageInput) -> bytes:
     if image.url is None:
         raise ValueError("image has neither stored bytes nor a URL")
     config = settings()
-    return _fetch_image(image.url, config.max_image_bytes, config.allowed_private_hosts)
+    try:
+        return _fetch_image(image.url, config.max_image_bytes, config.allowed_private_hosts)
+    except UpstreamError as error:
+        error.reached = False  # whatever went wrong, it went wrong before the vendor was asked anything
+        raise
 
 
 def _fetch_image(url: str, max_bytes: int, allowed_hosts: tuple[str, ...]) -> bytes:

@@ -53,3 +53,12 @@ def test_a_refused_connection_did_not_reach_the_vendor() -> None:
         send("POST", "http://127.0.0.1:9/v1/videos", json={})
     assert error.value.reached is False and error.value.kind == "retryable"
     assert _reached(requests.ReadTimeout()) is True
+
+
+def test_a_failed_image_fetch_never_reached_the_vendor(app: Flask) -> None:
+    from app.video_request import ImageInput
+    from workers.vendors.http import image_bytes
+
+    with pytest.raises(UpstreamError) as refused:
+        image_bytes(ImageInput("first_frame", url="http://127.0.0.1:9/x.png"))
+    assert refused.value.reached is False
