@@ -1,0 +1,153 @@
+"""Vidu through the gateway: seed 004's four request forms and the failure paths, real steps, simulator over HTTP."""
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from simulators import media
+from simulators.core import Job
+from tests.conftest import Sim, make_settings, prepared_app
+from tests.workers.test_steps import create_video, load, run_until
+from workers import steps
+
+# Seed 004's request examples, verbatim.
+TEXT = {"model": "viduq3p-720p", "prompt": " camera, and, slow camera push-in. ", "aspect_ratio": "16:9",
+        "duration": 5, "extra_body": {"audio": False, "seed": 42, "bgm": False}}
+SINGLE_IMAGE = {"model": "viduq3t-540p", "prompt": " camera, natural motion, camera. ",
+                "image": "https://example.com/source.png", "duration": 5, "extra_body": {"seed": 42}}
+FIRST_LAST = {"model": "viduq3p-1080p-offpeak", "prompt": ", keep identity stable, action. ",
+              "image": "https://example.com/head.png", "last_image": "https://example.com/tail.png", "duration": 6}
+REFERENCES = {"model": "viduq3p-mix-720p", "prompt": "A @Image1 walking through a beach in the visual style of @Image2",
+              "reference_image_urls": ["https://example.com/ref-1.png", "https://example.com/ref-2.png"],
+              "aspect_ratio": "16:9", "duration": 5, "extra_body": {"audio": False, "seed": 42}}
+
+
+@pytest.fixture
+def app(tmp_path: Path, sim: Sim) -> Flask:
+    """The gateway, taking example.com image URLs without resolving them (the tests have no network)."""
+    allowed = f"{sim.url.split('//', 1)[1]},example.com"
+    return prepared_app(make_settings(tmp_path / "instance", sim.url, VIDGATE_ALLOW_PRIVATE_HOSTS=allowed))
+
+
+def generate(client: FlaskClient, auth: dict[str, str], body: dict[str, Any]) -> int:
+    response = client.post("/v1/video/generations", json=body, headers=auth)
+    assert response.status_code == 200, response.json
+    assert (response.json["status"], response.json["model"]) == ("queued", body["model"])
+    return load(response.json["id"]).id
+
+
+def upstream_job(sim: Sim, upstream_id: str | None) -> Job:
+    job = sim.state.jobs.get("vidu", upstream_id or "")
+    assert job is not None
+    return job
+
+
+def stats(sim: Sim) -> dict[str, Any]:
+    return sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["vidu"]
+
+
+def test_seed_004_forms_reach_their_create_paths_and_end_stored(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    # Submitted together so the simulated jobs overlap and the test stays short.
+    task_ids = [generate(client, auth, body) for body in (TEXT, SINGLE_IMAGE, FIRST_LAST, REFERENCES)]
+    tasks = [run_until(task_id, ("completed", "failed")) for task_id in task_ids]
+    assert [task.state for task in tasks] == ["completed"] * 4
+    jobs = [upstream_job(sim, task.upstream_id) for task in tasks]
+    for task, job in zip(tasks, jobs, strict=True):
+        assert task.sha256 == media.video_sha256(job.id)
+    text, single, first_last, references = (job.params for job in jobs)
+    assert [params["path"] for params in (text, single, first_last, references)] == [
+        "text2video", "img2video", "start-end2video", "reference2video"]
+    assert (jobs[0].model, text["resolution"], text["aspect_ratio"], text["duration"]) == (
+        "viduq3-pro", "720p", "16:9", 5)
+    assert (text["seed"], text["audio"], text["bgm"]) == (42, False, False)
+    assert (jobs[1].model, single["resolution"], single["images"]) == (
+        "viduq3-turbo", "540p", [{"url": "https://example.com/source.png"}])
+    assert (first_last["resolution"], first_last["off_peak"], first_last["duration"]) == ("1080p", True, 6)
+    assert first_last["images"] == [{"url": "https://example.com/head.png"}, {"url": "https://example.com/tail.png"}]
+    assert references["images"] == [{"url": "https://example.com/ref-1.png"}, {"url": "https://example.com/ref-2.png"}]
+    assert jobs[3].prompt == REFERENCES["prompt"] and references["resolution"] == "720p"
+    shown = client.get(f"/v1/video/generations/{tasks[0].public_id}", headers=auth).json
+    assert (shown["status"], shown["progress"], shown["format"]) == ("completed", 100, "mp4")
+
+
+def test_openai_videos_route_reaches_vidu_with_a_stored_image(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    response = client.post("/v1/videos", headers=auth, data={
+        "model": "viduq3-turbo", "prompt": "waves", "seconds": "4",
+        "input_reference": (io.BytesIO(png), "frame.png", "image/png")})
+    assert response.status_code == 200, response.json
+    task = run_until(load(response.json["id"]).id, ("completed", "failed"))
+    job = upstream_job(sim, task.upstream_id)
+    assert task.state == "completed" and task.sha256 == media.video_sha256(job.id)
+    assert job.params["path"] == "img2video"
+    assert job.params["images"] == [{"content_type": "image/png", "bytes": len(png)}]  # a data: URL, as Vidu wants
+    text = run_until(create_video(client, auth, model="viduq3-turbo", seconds="4"), ("completed", "failed"))
+    assert text.state == "completed" and upstream_job(sim, text.upstream_id).params["path"] == "text2video"
+
+
+def test_a_submission_rate_limited_by_vidu_is_retried(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    sim.state.faults.add("vidu", "create", "rate_limit", retry_after=2)
+    task_id = generate(client, auth, TEXT)
+    before = time.time()
+    steps.submit(task_id)
+    task = load(task_id)
+    assert (task.state, task.submit_attempts, task.upstream_id) == ("pending", 1, None)
+    assert task.next_action_at >= before + 2
+    task = run_until(task_id, ("completed", "failed"))
+    assert task.state == "completed" and task.sha256 == media.video_sha256(task.upstream_id)
+    assert (stats(sim)["create_requests"], stats(sim)["submissions"]) == (2, 1)
+
+
+def test_a_moderated_task_fails_with_content_policy(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    sim.state.faults.add("vidu", "create", "moderation")
+    task = run_until(generate(client, auth, TEXT), ("completed", "failed"))
+    assert task.state == "failed" and task.error_code == "content_policy"
+    assert "CreationPolicyViolation" in task.error_message
+
+
+def test_an_expired_creation_url_is_polled_again(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    sim.state.settings.update({"url_ttl": 0})
+    task_id = generate(client, auth, SINGLE_IMAGE)
+    run_until(task_id, ("downloading",))
+    steps.download(task_id)
+    task = load(task_id)
+    assert (task.state, task.download_attempts, task.storage_key) == ("running", 1, None)
+    sim.state.settings.update({"url_ttl": 3600})
+    task = run_until(task_id, ("completed", "failed"))
+    assert task.state == "completed" and task.sha256 == media.video_sha256(task.upstream_id)
+
+
+def test_deleting_a_running_task_cancels_it_at_vidu(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    task = run_until(generate(client, auth, TEXT), ("running",))
+    assert client.delete(f"/v1/videos/{task.public_id}", headers=auth).status_code == 200
+    steps.cleanup(task.id)
+    assert upstream_job(sim, task.upstream_id).cancelled
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({**TEXT, "resolution": "1080p"}, "resolution"),  # the model is 720p
+    ({**TEXT, "duration": 17}, "duration"),
+    ({**TEXT, "n": 2}, "n"),
+    ({**TEXT, "negative_prompt": "blur"}, "negative_prompt"),
+    ({**SINGLE_IMAGE, "aspect_ratio": "16:9"}, "aspect_ratio"),
+    ({**TEXT, "reference_image_urls": REFERENCES["reference_image_urls"]}, "reference_image_urls"),
+    ({**REFERENCES, "reference_image_urls": None}, "reference_image_urls"),
+    ({**FIRST_LAST, "extra_body": {"audio": True}}, "audio"),  # off-peak makes no audio
+    ({**FIRST_LAST, "extra_body": {"off_peak": False}}, "off_peak"),
+])
+def test_what_vidu_cannot_do_is_a_400_naming_the_field(client: FlaskClient, auth: dict[str, str],
+                                                       body: dict[str, Any], param: str) -> None:
+    response = client.post("/v1/video/generations", headers=auth, json={k: v for k, v in body.items() if v is not None})
+    assert response.status_code == 400, response.json
+    assert (response.json["error"]["param"], response.json["error"]["code"]) == (param, "unsupported_value")

@@ -1,0 +1,42 @@
+"""Vidu (Shengshu): four create paths (text, image, start-end, reference), one poll, `creations[].url`."""
+from __future__ import annotations
+
+from app.channels import ChannelConfig, ModelSpec
+from app.video_request import VideoRequest
+from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
+from workers.vendors.vidu import client, mapping, status
+from workers.vendors.vidu.errors import failure_code
+
+
+class ViduAdapter:
+    name = "vidu"
+    idempotent_submit = False  # Vidu has no idempotency key and no lookup by an id of ours
+    supports_remix = False
+
+    def check(self, request: VideoRequest, model: ModelSpec) -> None:
+        mapping.check(request, model)
+
+    def submit(self, channel: ChannelConfig, request: VideoRequest, model: ModelSpec, submit_key: str) -> str:
+        task = client.create(channel, mapping.path_for(request, model), mapping.create_body(request, model))
+        if task.get("state") == "failed":
+            # Refused on arrival (moderation of the prompt, say): no job to poll.
+            err_code = str(task.get("err_code") or "")
+            raise UpstreamError("terminal", f"Vidu refused the task: {err_code or 'failed at submission'}",
+                                code=failure_code(err_code, channel.options), vendor_code=err_code or None)
+        if not task.get("task_id"):
+            raise UpstreamError("retryable", "Vidu accepted the task but sent no task_id", code="upstream_malformed")
+        return str(task["task_id"])
+
+    def poll(self, channel: ChannelConfig, upstream_id: str) -> PollResult:
+        return status.to_poll_result(client.creations(channel, upstream_id), channel.options)
+
+    def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
+        if not location:
+            raise ResultExpired("no result URL recorded; poll again for one")
+        return client.result(location)
+
+    def cancel(self, channel: ChannelConfig, upstream_id: str) -> None:
+        client.cancel(channel, upstream_id)
+
+
+adapter = ViduAdapter()
