@@ -1,0 +1,36 @@
+"""MiniMax Hailuo vendor: `/v1/video_generation`, status queries, and the two-step file_id → download_url result."""
+from __future__ import annotations
+
+from app.channels import ChannelConfig, ModelSpec
+from app.video_request import VideoRequest
+from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
+from workers.vendors.hailuo import client, mapping, status
+
+
+class HailuoAdapter:
+    name = "hailuo"
+    # MiniMax takes no idempotency key and cannot look a task up by an id of ours: no `find` either.
+    idempotent_submit = False
+    supports_remix = False
+
+    def check(self, request: VideoRequest, model: ModelSpec) -> None:
+        mapping.check(request, model)
+
+    def submit(self, channel: ChannelConfig, request: VideoRequest, model: ModelSpec, submit_key: str) -> str:
+        answer = client.create(channel, mapping.create_body(request, model))
+        if not answer.get("task_id"):
+            raise UpstreamError("retryable", "MiniMax accepted the job but sent no task_id", code="upstream_malformed")
+        return str(answer["task_id"])
+
+    def poll(self, channel: ChannelConfig, upstream_id: str) -> PollResult:
+        return status.to_poll_result(client.query(channel, upstream_id))
+
+    def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
+        if not location:
+            raise ResultExpired("no MiniMax file_id recorded for this task")  # polling again yields it
+        # The URL is asked for right before the download, so it expires only when the TTL is very short;
+        # if it does, ResultExpired makes the core poll again and come back here for a fresh one.
+        return client.content(client.download_url(channel, location))
+
+
+adapter = HailuoAdapter()
