@@ -35,13 +35,17 @@ class ModelSpec:
 
     upstream: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The gateway's own per-model setting, never shown to the adapter: overrides the channel's deadline
+    # (Vidu's off-peak models may take 48 hours; the same channel's others should not).
+    deadline_minutes: float | None = None
 
     @classmethod
     def parse(cls, value: str | Mapping[str, Any]) -> ModelSpec:
         if isinstance(value, str):
             return cls(value)
         options = dict(value)
-        return cls(str(options.pop("upstream")), options)
+        deadline = options.pop("deadline_minutes", None)
+        return cls(str(options.pop("upstream")), options, float(deadline) if deadline is not None else None)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def create_task(session: Session, caller: Caller, video_request: VideoRequest, d
         idempotency_key=idempotency_key, request_hash=request_hash,
         remixed_from=source.public_id if source else None, submit_key=secrets.token_hex(16),
         client_reference=client_reference,
-        created_at=created, deadline_at=created + channel.deadline_minutes * 60,
+        created_at=created, deadline_at=created + (spec.deadline_minutes or channel.deadline_minutes) * 60,
         next_action_at=created, sent_at=created,
     )
     session.add(task)

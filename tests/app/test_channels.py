@@ -29,3 +29,9 @@ def test_priority_comes_first_and_weights_share_within_it() -> None:
     route = routes.route("sora-2")
     assert route is not None and route.model.upstream == f"up-{route.channel.name}"
     assert routes.route("unknown-model") is None
+
+
+def test_a_model_may_carry_its_own_deadline_which_the_adapter_never_sees() -> None:
+    spec = ModelSpec.parse({"upstream": "viduq3-pro", "off_peak": True, "deadline_minutes": 2940})
+    assert spec == ModelSpec("viduq3-pro", {"off_peak": True}, 2940.0)
+    assert ModelSpec.parse("viduq3-pro").deadline_minutes is None
