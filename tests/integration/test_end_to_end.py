@@ -5,11 +5,7 @@ Runs twice: on the embedded default (SQLite, SQLAlchemy broker) and on PostgreSQ
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import openai
 import pytest
@@ -19,39 +15,7 @@ from sqlalchemy import select
 from app.extensions import db, settings
 from app.models import Task
 from simulators import media
-from simulators.app import serve_in_thread
-from tests.conftest import Sim, make_settings, new_token, prepared_app
-from tests.integration.processes import celery, stop
-
-
-@dataclass
-class Stack:
-    base_url: str
-    token: str
-    sim: Sim
-
-    def client(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=self.token, max_retries=0)
-
-
-@pytest.fixture(params=["embedded", pytest.param("services", marks=pytest.mark.services)])
-def stack(request: pytest.FixtureRequest, tmp_path: Path, sim: Sim) -> Iterator[Stack]:
-    env = {"VIDGATE_DISPATCH_SECONDS": "0.5"}
-    if request.param == "services":
-        env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
-        env["REDIS_URL"] = request.getfixturevalue("redis_url")
-    settings = make_settings(tmp_path / "instance", sim.url, **env)
-    app = prepared_app(settings)
-    token = new_token()
-    process_env = {**os.environ, **settings.environ}
-    worker = celery("worker", ["worker", "-Q", "openai,maintenance", "-P", "threads", "-c", "4", "-l", "warning",
-                              "-n", f"openai-{tmp_path.name}@%h"], process_env, tmp_path)
-    beat = celery("beat", ["beat", "-l", "warning"], process_env, tmp_path)
-    try:
-        with serve_in_thread(app) as base_url:
-            yield Stack(base_url, token, sim)
-    finally:
-        stop(worker, beat)
+from tests.integration.conftest import Stack
 
 
 def wait_for(client: openai.OpenAI, video_id: str, timeout: float = 90) -> openai.types.Video:
