@@ -24,6 +24,7 @@ JSON_FIELDS = ("metadata", "extra_body", "parameters", "content", "input_referen
 FILE_FIELDS = ("image", "input_reference", "last_image", "images")
 # Keys a pass-through container may not smuggle into the vendor body: they decide routing and billing.
 ROUTING_KEYS = ("model", "model_name", "req_key")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _IMAGE_MAGIC = {
     b"\x89PNG\r\n\x1a\n": "image/png",
     b"\xff\xd8\xff": "image/jpeg",
@@ -52,6 +53,26 @@ class Body:
 
 def read_body(request: Request) -> Body:
     """JSON or multipart/form-data into plain fields and files; anything else is a 415."""
+    body = _parse_body(request)
+    _check_text(body.fields, "")
+    return body
+
+
+def _check_text(value: Any, path: str) -> None:
+    """Refuse text no database can store: NUL characters and lone UTF-16 surrogates (JSON allows both)."""
+    if isinstance(value, str):
+        if "\x00" in value or _SURROGATE.search(value):
+            raise bad_field(path or "body", f"{path or 'the body'} contains a NUL character or a lone surrogate")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, path)
+            _check_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{path}[{index}]")
+
+
+def _parse_body(request: Request) -> Body:
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         try:

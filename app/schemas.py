@@ -173,6 +173,14 @@ class GenerationSchema(VideoSchema):
 
 
 
+class KlingErrorSchema(Schema):
+    """Kling's error envelope."""
+
+    code = fields.Integer()
+    message = fields.String()
+    request_id = fields.String()
+
+
 class KlingTaskDataSchema(Schema):
     task_id = fields.String()
     task_status = fields.String(validate=validate.OneOf(["submitted", "processing", "succeed", "failed"]))

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import g
 from flask_smorest import Blueprint
+from marshmallow import Schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,12 +19,13 @@ from app.models import Task
 from app.schemas import ErrorEnvelopeSchema
 
 
-def document_errors(blueprint: Blueprint, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare the error responses of a route in the OpenAPI document, all in the OpenAI envelope."""
+def document_errors(blueprint: Blueprint, *statuses: int, schema: type[Schema] = ErrorEnvelopeSchema
+                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the error responses of a route in the OpenAPI document, in its dialect's envelope."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         for status in statuses:
-            view = blueprint.alt_response(status, schema=ErrorEnvelopeSchema, description="error envelope")(view)
+            view = blueprint.alt_response(status, schema=schema, description="error envelope")(view)
         return view
 
     return decorate

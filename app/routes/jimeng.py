@@ -102,7 +102,7 @@ def result(task: Task | None) -> dict[str, Any]:
 @blp.arguments(JimengQuery, location="query", as_kwargs=True)
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": SubmitSchema}}})
 @blp.response(200, JimengSchema)
-@document_errors(blp, 400, 401, 403, 413, 415, 429)
+@document_errors(blp, 400, 401, 403, 413, 415, 429, schema=JimengSchema)
 def action(Action: str, Version: str):  # type: ignore[no-untyped-def]  # noqa: N803 (Volcengine's names)
     """`Action=CVSync2AsyncSubmitTask` submits; `Action=CVSync2AsyncGetResult` reads a task."""
     who = caller()

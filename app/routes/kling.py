@@ -12,7 +12,7 @@ from app.models import Task
 from app.normalize import Body, read_body
 from app.routes import caller, document_errors, owned_task, session
 from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
-from app.schemas import KlingTaskSchema
+from app.schemas import KlingErrorSchema, KlingTaskSchema
 from app.serializers import content_url, generation_object
 from app.submission import submit
 
@@ -89,7 +89,7 @@ def _action(action: str) -> str:
 @blp.route("/<string:action>", methods=["POST"])
 @blp.doc(requestBody=CREATE_BODY)
 @blp.response(200, KlingTaskSchema)
-@document_errors(blp, *ERRORS)
+@document_errors(blp, *ERRORS, schema=KlingErrorSchema)
 def create(action: str):  # type: ignore[no-untyped-def]
     """Create a Kling text2video or image2video task (any model; `model_name` defaults to kling-v1)."""
     who = caller()
@@ -100,7 +100,7 @@ def create(action: str):  # type: ignore[no-untyped-def]
 
 @blp.route("/<string:action>/<string:task_id>", methods=["GET"])
 @blp.response(200, KlingTaskSchema)
-@document_errors(blp, 401, 404)
+@document_errors(blp, 401, 404, schema=KlingErrorSchema)
 def query(action: str, task_id: str):  # type: ignore[no-untyped-def]
     """A task in Kling's envelope; either action path reads any of the caller's tasks."""
     _action(action)
