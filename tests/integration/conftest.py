@@ -23,6 +23,7 @@ class Stack:
     base_url: str
     token: str
     sim: Sim
+    logs: Path  # the worker's and beat's output
 
     def client(self) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=self.token, max_retries=0)
@@ -34,7 +35,7 @@ class Stack:
 
 def run_stack(request: pytest.FixtureRequest, tmp_path: Path, sim: Sim, mode: str) -> Iterator[Stack]:
     # example.com: the seed documents' image URLs, which the simulators accept without fetching.
-    env = {"VIDGATE_DISPATCH_SECONDS": "0.5",
+    env = {"VIDGATE_DISPATCH_SECONDS": "0.5", "VIDGATE_LOG_LEVEL": "DEBUG",
            "VIDGATE_ALLOW_PRIVATE_HOSTS": f"{sim.url.split('//')[1]},example.com"}
     if mode == "services":
         env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
@@ -49,7 +50,7 @@ def run_stack(request: pytest.FixtureRequest, tmp_path: Path, sim: Sim, mode: st
     beat = celery("beat", ["beat", "-l", "warning"], process_env, tmp_path)
     try:
         with serve_in_thread(app) as base_url:
-            yield Stack(base_url, token, sim)
+            yield Stack(base_url, token, sim, tmp_path)
     finally:
         stop(worker, beat)
 

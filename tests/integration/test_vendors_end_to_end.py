@@ -112,3 +112,23 @@ def test_jimeng_dialect_end_to_end_on_jimeng(services_stack: Stack) -> None:
     result = services_stack.call("POST", RESULT_JIMENG, json={"req_key": "jimeng_t2v_v30", "task_id": task_id}).json()
     assert result["code"] == 10000 and result["data"]["status"] == "done" and result["data"]["video_url"]
     assert_bytes_match_the_vendor(services_stack, task_id, "jimeng", prompt)
+
+
+def test_tokens_and_channel_secrets_never_reach_the_logs(services_stack: Stack, capfd: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """Every process logs at DEBUG while vendors with every kind of credential serve a task each."""
+    from app.extensions import channels
+
+    prompts = {}
+    for vendor in ("openai", "kling", "jimeng", "veo", "vidu"):
+        prompts[vendor] = unique(f"{vendor} secret check ")
+        task = services_stack.call("POST", "/v1/video/generations", json={**UNIFIED[vendor], "prompt": prompts[vendor]})
+        wait_completed(services_stack, task.json()["id"])
+    web_output = capfd.readouterr()
+    logs = web_output.out + web_output.err + "".join(
+        path.read_text(errors="replace") for path in services_stack.logs.glob("*.log"))
+    assert logs.count('"message": "submitted"') >= len(prompts)  # the logs are there and say things
+    secrets = {services_stack.token, *(s for c in channels.all for s in c.secrets)}
+    assert len(secrets) >= 6
+    leaked = {secret[:6] + "…" for secret in secrets if secret in logs}
+    assert not leaked, f"secrets in the logs: {leaked}"
