@@ -201,3 +201,34 @@ def test_remix_runs_on_the_source_channel_and_names_its_source(
     upstream = sim.state.jobs.get("openai", remix.upstream_id)
     assert upstream.prompt == "now at night" and remix.channel_id == source.channel_id
     assert remix.sha256 == media.video_sha256(remix.upstream_id)
+
+
+@pytest.fixture
+def two_channels_app(tmp_path: Path, sim: Sim) -> Flask:
+    channels = tmp_path / "channels.toml"
+    channels.write_text("".join(f"""
+[[channels]]
+name = "{name}"
+vendor = "openai"
+base_url = "{sim.url}/openai/v1"
+api_key = "sk-sim-openai"
+priority = {priority}
+models = {{ "sora-2" = "sora-2" }}
+""" for name, priority in (("primary", 10), ("secondary", 0))))
+    return prepared_app(make_settings(tmp_path / "instance", sim.url, VIDGATE_CHANNELS=str(channels)))
+
+
+def test_a_refused_submission_fails_over_to_the_next_channel_at_once(two_channels_app: Flask, sim: Sim) -> None:
+    from app.extensions import channels
+    from tests.conftest import new_token
+
+    client, auth = two_channels_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    primary, secondary = (next(c for c in channels.all if c.name == n) for n in ("primary", "secondary"))
+    sim.state.faults.add("openai", "create", "unavailable")
+    task_id = create_video(client, auth)
+    assert load(task_id).channel_id == primary.id  # priority decides the first choice
+    steps.submit(task_id)
+    task = load(task_id)
+    assert task.state == "pending" and task.channel_id == secondary.id
+    assert task.next_action_at <= time.time()  # another channel is tried at once, no backoff
+    assert run_until(task_id, ("completed",)).channel_id == secondary.id
