@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -44,7 +47,7 @@ class SimEnv:
 
     sim: Simulator
     app: Flask
-    job_seconds: float  # every job's fixed duration
+    job_seconds: float  # every job's fixed duration (the shortest, should settings give a range)
     clock: FakeClock
     sleeps: SleepRecorder
     client: FlaskClient  # sends the right bearer token by default
@@ -53,37 +56,41 @@ class SimEnv:
 
 @pytest.fixture(autouse=True)
 def _simulator_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Isolate tests from simulator settings in the developer's environment."""
-    for name in (
-        "VIDGATE_SIM_OPENAI_KEY",
-        "VIDGATE_SIM_JOB_SECONDS",
-        "VIDGATE_SIM_RESULT_TTL",
-        "VIDGATE_SIM_PAD_BYTES",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    """Isolate tests from simulator settings and vendor keys in the developer's environment: every
+    `VIDGATE_SIM_*` variable, whichever vendor it belongs to, so a new vendor's keys need no entry here."""
+    for name in list(os.environ):  # a copy: deleting while iterating the live mapping would fail
+        if name.startswith("VIDGATE_SIM_"):
+            monkeypatch.delenv(name)
 
 
-@pytest.fixture
-def env() -> SimEnv:
-    """A fresh simulator on a fake clock with fixed 10 s jobs, and test clients for it."""
-    # 10 s jobs: queued for [0, 1), running for [1, 10), terminal from 10 on.
-    sim = Simulator(Settings(job_seconds=(10.0, 10.0), result_ttl=3600.0, pad_bytes=0))
+def sim_env(headers: Mapping[str, str] | None = None, **settings: Any) -> SimEnv:
+    """A fresh simulator with fixed 10 s jobs (unless `settings` say otherwise) on a fake clock; its `client`
+    sends `headers` (a vendor's key, say) on every request, its `anonymous` client nothing."""
+    sim = Simulator(Settings(**{"job_seconds": (10.0, 10.0), "result_ttl": 3600.0, "pad_bytes": 0, **settings}))
     clock, sleeps = FakeClock(), SleepRecorder()
     sim.clock, sim.sleep = clock, sleeps
     app = create_app(sim)
     # Let a simulated reset surface as the exception a client library would raise, not as a 500.
     app.testing = True
     client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {OPENAI_KEY}"
+    for name, value in (headers or {}).items():
+        client.environ_base[f"HTTP_{name.upper().replace('-', '_')}"] = value
     return SimEnv(
         sim=sim,
         app=app,
-        job_seconds=10.0,
+        job_seconds=sim.settings.job_seconds[0],
         clock=clock,
         sleeps=sleeps,
         client=client,
         anonymous=app.test_client(),
     )
+
+
+@pytest.fixture
+def env() -> SimEnv:
+    """A fresh OpenAI-keyed simulator on a fake clock with fixed 10 s jobs, and test clients for it."""
+    # 10 s jobs: queued for [0, 1), running for [1, 10), terminal from 10 on.
+    return sim_env({"Authorization": f"Bearer {OPENAI_KEY}"})
 
 
 @dataclass
@@ -97,6 +104,15 @@ class LiveSim:
     def openai_base(self) -> str:
         """The upstream base URL an OpenAI client is given."""
         return f"{self.base_url}/openai/v1"
+
+    def arm(self, vendor: str, **spec: object) -> None:
+        """Inject a fault through the control API, as an operator would."""
+        response = requests.post(f"{self.base_url}/_sim/faults", json={"vendor": vendor, **spec}, timeout=5)
+        assert response.status_code == 201, response.text
+
+    def stats(self, vendor: str) -> dict[str, Any]:
+        """One vendor's counters, read through the control API."""
+        return requests.get(f"{self.base_url}/_sim/stats", timeout=5).json()[vendor]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -12,10 +11,9 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from simulators import media
-from simulators.app import create_app
-from simulators.core import Settings, Simulator
+from simulators.core import Simulator
 
-from .conftest import FakeClock, SleepRecorder
+from .conftest import FakeClock, SleepRecorder, sim_env
 
 KEY = "minimax-sim-key"
 PAD = 300_000  # bigger than a chunk, so cuts and stalls strike mid-file
@@ -43,17 +41,9 @@ class Links:
 
 
 @pytest.fixture
-def links(monkeypatch: pytest.MonkeyPatch) -> Iterator[Links]:
-    monkeypatch.delenv("VIDGATE_SIM_HAILUO_KEY", raising=False)
-    monkeypatch.delenv("VIDGATE_SIM_HAILUO_GROUP_ID", raising=False)
-    sim = Simulator(Settings(job_seconds=(10.0, 10.0), result_ttl=7200.0, pad_bytes=PAD, url_ttl=600.0))
-    clock, sleeps = FakeClock(), SleepRecorder()
-    sim.clock, sim.sleep = clock, sleeps
-    app = create_app(sim)
-    app.testing = True
-    api = app.test_client()
-    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {KEY}"
-    yield Links(sim, clock, sleeps, api, app.test_client())
+def links() -> Links:
+    base = sim_env({"Authorization": f"Bearer {KEY}"}, result_ttl=7200.0, pad_bytes=PAD, url_ttl=600.0)
+    return Links(base.sim, base.clock, base.sleeps, base.client, base.anonymous)
 
 
 def _with(url: str, **changes: str) -> str:

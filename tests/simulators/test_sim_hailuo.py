@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from simulators import media
 from simulators.app import create_app
-from simulators.core import Settings, Simulator
 
-from .conftest import FakeClock, SleepRecorder
+from .conftest import SimEnv, sim_env
 
 KEY = "minimax-sim-key"
 CREATE = "/hailuo/v1/video_generation"
@@ -25,28 +21,10 @@ IMAGE = "data:image/png;base64,iVBORw0KGgo="
 URL_IMAGE = "https://img.example/cat.png"
 
 
-@dataclass
-class Hailuo:
-    sim: Simulator
-    clock: FakeClock
-    sleeps: SleepRecorder
-    client: FlaskClient  # sends the right key
-    anonymous: FlaskClient
-
-
 @pytest.fixture
-def hailuo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hailuo]:
+def hailuo() -> SimEnv:
     """10 s jobs on a fake clock: Preparing [0, 0.5), Queueing [0.5, 1), Processing [1, 10), Success from 10."""
-    monkeypatch.delenv("VIDGATE_SIM_HAILUO_KEY", raising=False)
-    monkeypatch.delenv("VIDGATE_SIM_HAILUO_GROUP_ID", raising=False)
-    sim = Simulator(Settings(job_seconds=(10.0, 10.0), result_ttl=3600.0, url_ttl=600.0))
-    clock, sleeps = FakeClock(), SleepRecorder()
-    sim.clock, sim.sleep = clock, sleeps
-    app = create_app(sim)
-    app.testing = True
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {KEY}"
-    yield Hailuo(sim, clock, sleeps, client, app.test_client())
+    return sim_env({"Authorization": f"Bearer {KEY}"}, url_ttl=600.0)
 
 
 def ok(response: TestResponse) -> dict[str, Any]:
@@ -64,17 +42,17 @@ def refused(response: TestResponse, code: int) -> str:
     return base["status_msg"]
 
 
-def create(env: Hailuo, **body: object) -> str:
+def create(env: SimEnv, **body: object) -> str:
     answer = ok(env.client.post(CREATE, json={"model": "MiniMax-Hailuo-2.3", "prompt": "a fox", **body}))
     assert set(answer) == {"task_id", "base_resp"} and answer["task_id"].isdigit()
     return answer["task_id"]
 
 
-def query(env: Hailuo, task_id: str) -> dict[str, Any]:
+def query(env: SimEnv, task_id: str) -> dict[str, Any]:
     return ok(env.client.get(QUERY, query_string={"task_id": task_id}))
 
 
-def test_a_missing_or_wrong_key_is_refused_with_1004_in_http_200(hailuo: Hailuo) -> None:
+def test_a_missing_or_wrong_key_is_refused_with_1004_in_http_200(hailuo: SimEnv) -> None:
     task_id = create(hailuo)
     calls = [
         lambda c, h: c.post(CREATE, json={"model": "T2V-01", "prompt": "x"}, headers=h),
@@ -98,7 +76,7 @@ def test_key_and_group_id_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     ok(client.post(CREATE, json=body, headers={"Authorization": "Bearer custom"}, query_string={"GroupId": "42"}))
 
 
-def test_create_records_the_body_with_minimax_defaults(hailuo: Hailuo) -> None:
+def test_create_records_the_body_with_minimax_defaults(hailuo: SimEnv) -> None:
     task_id = create(hailuo, first_frame_image=URL_IMAGE, prompt_optimizer=False, style="noir")
     job = hailuo.sim.jobs.get("hailuo", task_id)
     assert (job.model, job.prompt) == ("MiniMax-Hailuo-2.3", "a fox")
@@ -114,7 +92,7 @@ def test_create_records_the_body_with_minimax_defaults(hailuo: Hailuo) -> None:
     {"model": "I2V-01-live", "first_frame_image": IMAGE, "resolution": "720P"},
     {"model": "S2V-01", "prompt": "p", "subject_reference": [{"type": "character", "image": [URL_IMAGE]}]},
 ])
-def test_every_documented_mode_is_accepted(hailuo: Hailuo, body: dict[str, Any]) -> None:
+def test_every_documented_mode_is_accepted(hailuo: SimEnv, body: dict[str, Any]) -> None:
     ok(hailuo.client.post(CREATE, json=body))
 
 
@@ -140,18 +118,18 @@ def test_every_documented_mode_is_accepted(hailuo: Hailuo, body: dict[str, Any])
     ({"model": "T2V-01", "prompt": "p", "subject_reference": []}, "subject_reference"),
     ({"model": "T2V-01", "prompt": "p", "prompt_optimizer": "yes"}, "prompt_optimizer"),
 ])
-def test_invalid_bodies_get_2013(hailuo: Hailuo, body: dict[str, Any], fragment: str) -> None:
+def test_invalid_bodies_get_2013(hailuo: SimEnv, body: dict[str, Any], fragment: str) -> None:
     message = refused(hailuo.client.post(CREATE, json=body), 2013)
     assert message.startswith("invalid params") and fragment in message
     assert hailuo.sim.jobs.list("hailuo") == []
 
 
-def test_a_body_that_is_not_json_gets_2013(hailuo: Hailuo) -> None:
+def test_a_body_that_is_not_json_gets_2013(hailuo: SimEnv) -> None:
     refused(hailuo.client.post(CREATE, data="model=T2V-01"), 2013)
     refused(hailuo.client.post(CREATE, json=["T2V-01"]), 2013)
 
 
-def test_status_progresses_through_every_minimax_status(hailuo: Hailuo) -> None:
+def test_status_progresses_through_every_minimax_status(hailuo: SimEnv) -> None:
     task_id = create(hailuo, resolution="1080P")
     seen = []
     for at in (0.0, 0.6, 5.0, 10.0):
@@ -165,7 +143,7 @@ def test_status_progresses_through_every_minimax_status(hailuo: Hailuo) -> None:
     assert hailuo.sim.stats.snapshot(hailuo.sim.jobs, hailuo.clock())["hailuo"]["polls"] == {task_id: 4}
 
 
-def test_unknown_or_missing_task_ids(hailuo: Hailuo) -> None:
+def test_unknown_or_missing_task_ids(hailuo: SimEnv) -> None:
     assert "not found" in refused(hailuo.client.get(QUERY, query_string={"task_id": "123"}), 2013)
     assert "task_id" in refused(hailuo.client.get(QUERY), 2013)
 
@@ -175,7 +153,7 @@ def test_unknown_or_missing_task_ids(hailuo: Hailuo) -> None:
     ("fail_job", {"message": "GPU on fire"}, 1000, "GPU on fire"),
 ])
 def test_failed_jobs_report_fail_with_the_reason_in_base_resp(
-    hailuo: Hailuo, kind: str, options: dict[str, Any], code: int, message: str
+    hailuo: SimEnv, kind: str, options: dict[str, Any], code: int, message: str
 ) -> None:
     hailuo.sim.faults.add("hailuo", "create", kind, **options)
     task_id = create(hailuo)
@@ -185,7 +163,7 @@ def test_failed_jobs_report_fail_with_the_reason_in_base_resp(
     assert body["base_resp"]["status_code"] == code and message in body["base_resp"]["status_msg"]
 
 
-def test_retrieve_gives_the_file_object_and_a_working_download_url(hailuo: Hailuo) -> None:
+def test_retrieve_gives_the_file_object_and_a_working_download_url(hailuo: SimEnv) -> None:
     task_id = create(hailuo)
     hailuo.clock.advance(10)
     file_id = query(hailuo, task_id)["file_id"]
@@ -200,7 +178,7 @@ def test_retrieve_gives_the_file_object_and_a_working_download_url(hailuo: Hailu
     assert hailuo.anonymous.get(file["backup_download_url"]).status_code == 200
 
 
-def test_result_urls_expire_and_a_fresh_retrieve_cures_it(hailuo: Hailuo) -> None:
+def test_result_urls_expire_and_a_fresh_retrieve_cures_it(hailuo: SimEnv) -> None:
     task_id = create(hailuo)
     hailuo.clock.advance(10)
     file_id = query(hailuo, task_id)["file_id"]
@@ -212,7 +190,7 @@ def test_result_urls_expire_and_a_fresh_retrieve_cures_it(hailuo: Hailuo) -> Non
     assert hailuo.anonymous.get(fresh).status_code == 200
 
 
-def test_files_are_not_found_before_success_after_the_result_ttl_or_when_unknown(hailuo: Hailuo) -> None:
+def test_files_are_not_found_before_success_after_the_result_ttl_or_when_unknown(hailuo: SimEnv) -> None:
     task_id = create(hailuo)
     assert "not found" in refused(hailuo.client.get(RETRIEVE, query_string={"file_id": "100000000000001"}), 2013)
     assert "file_id" in refused(hailuo.client.get(RETRIEVE, query_string={"file_id": "abc"}), 2013)
@@ -229,7 +207,7 @@ def test_files_are_not_found_before_success_after_the_result_ttl_or_when_unknown
     ("timeout", {"seconds": 5}, 1001),
 ])
 def test_request_faults_answer_with_minimax_codes_in_http_200(
-    hailuo: Hailuo, kind: str, options: dict[str, float], code: int
+    hailuo: SimEnv, kind: str, options: dict[str, float], code: int
 ) -> None:
     hailuo.sim.faults.add("hailuo", "create", kind, **options)
     response = hailuo.client.post(CREATE, json={"model": "T2V-01", "prompt": "p"})
@@ -242,7 +220,7 @@ def test_request_faults_answer_with_minimax_codes_in_http_200(
     create(hailuo)  # the fault hit one request only
 
 
-def test_unavailable_is_the_front_proxys_503(hailuo: Hailuo) -> None:
+def test_unavailable_is_the_front_proxys_503(hailuo: SimEnv) -> None:
     hailuo.sim.faults.add("hailuo", "poll", "unavailable")
     task_id = create(hailuo)
     response = hailuo.client.get(QUERY, query_string={"task_id": task_id})
@@ -250,7 +228,7 @@ def test_unavailable_is_the_front_proxys_503(hailuo: Hailuo) -> None:
     query(hailuo, task_id)
 
 
-def test_reset_and_malformed_faults(hailuo: Hailuo) -> None:
+def test_reset_and_malformed_faults(hailuo: SimEnv) -> None:
     hailuo.sim.faults.add("hailuo", "create", "reset")
     with pytest.raises(ConnectionResetError):
         hailuo.client.post(CREATE, json={"model": "T2V-01", "prompt": "p"})
@@ -259,7 +237,7 @@ def test_reset_and_malformed_faults(hailuo: Hailuo) -> None:
     assert html.status_code == 200 and html.mimetype == "text/html"
 
 
-def test_accept_then_timeout_creates_the_job_before_the_delay(hailuo: Hailuo) -> None:
+def test_accept_then_timeout_creates_the_job_before_the_delay(hailuo: SimEnv) -> None:
     hailuo.sim.faults.add("hailuo", "create", "accept_then_timeout", seconds=3)
     task_id = create(hailuo)
     assert hailuo.sleeps.calls == [3.0] and hailuo.sim.jobs.get("hailuo", task_id) is not None

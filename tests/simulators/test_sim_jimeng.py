@@ -22,12 +22,6 @@ SUBMIT, GET_RESULT = "CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult"
 PNG = b"\x89PNG\r\n\x1a\nframe"
 
 
-@pytest.fixture(autouse=True)
-def _default_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VIDGATE_SIM_JIMENG_ACCESS_KEY", raising=False)
-    monkeypatch.delenv("VIDGATE_SIM_JIMENG_SECRET_KEY", raising=False)
-
-
 def _x_date(seconds: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
 

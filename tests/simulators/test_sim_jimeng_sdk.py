@@ -27,11 +27,9 @@ class Live:
 
 
 @pytest.fixture
-def live(monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+def live() -> Iterator[Live]:
     """The Jimeng blueprint at the root, as the SDK calls the real host (it cannot add a path prefix), and at
     /jimeng, where its result links point."""
-    monkeypatch.delenv("VIDGATE_SIM_JIMENG_ACCESS_KEY", raising=False)
-    monkeypatch.delenv("VIDGATE_SIM_JIMENG_SECRET_KEY", raising=False)
     sim = Simulator(Settings(job_seconds=(0.3, 0.3), result_ttl=3600.0, pad_bytes=0))
     blueprint = jimeng.create_blueprint(sim)
     app = Flask(__name__)

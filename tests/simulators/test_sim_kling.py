@@ -12,9 +12,9 @@ from werkzeug.test import TestResponse
 
 from simulators import media
 from simulators.app import create_app
-from simulators.core import Settings, Simulator
+from simulators.core import Simulator
 
-from .conftest import FakeClock, SleepRecorder
+from .conftest import FakeClock, SleepRecorder, sim_env
 
 # The simulator's default keys are short; PyJWT warns about short HMAC keys, which is not under test here.
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -52,16 +52,10 @@ class KlingEnv:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> KlingEnv:
-    for name in ("VIDGATE_SIM_KLING_ACCESS_KEY", "VIDGATE_SIM_KLING_SECRET_KEY", "VIDGATE_SIM_KLING_CONCURRENCY"):
-        monkeypatch.delenv(name, raising=False)
+def env() -> KlingEnv:
     # 10 s jobs: submitted for [0, 1), processing for [1, 10), terminal from 10 on.
-    sim = Simulator(Settings(job_seconds=(10.0, 10.0), result_ttl=3600.0, pad_bytes=0))
-    clock, sleeps = FakeClock(), SleepRecorder()
-    sim.clock, sim.sleep = clock, sleeps
-    app = create_app(sim)
-    app.testing = True
-    return KlingEnv(sim, clock, sleeps, app.test_client())
+    base = sim_env()
+    return KlingEnv(base.sim, base.clock, base.sleeps, base.anonymous)
 
 
 def _error(response: TestResponse, status: int, code: int) -> str:

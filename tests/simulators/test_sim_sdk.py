@@ -26,10 +26,6 @@ def client(live: LiveSim) -> Iterator[openai.OpenAI]:
         yield sdk
 
 
-def _arm(live: LiveSim, **spec: object) -> None:
-    response = requests.post(f"{live.base_url}/_sim/faults", json={"vendor": "openai", **spec}, timeout=5)
-    assert response.status_code == 201, response.text
-
 
 def test_full_lifecycle_through_the_sdk(client: openai.OpenAI, live: LiveSim) -> None:
     created = client.videos.create(model="sora-2", prompt="a paper boat", seconds="4")
@@ -58,7 +54,7 @@ def test_full_lifecycle_through_the_sdk(client: openai.OpenAI, live: LiveSim) ->
     with pytest.raises(openai.NotFoundError):
         client.videos.retrieve(created.id)
 
-    stats = requests.get(f"{live.base_url}/_sim/stats", timeout=5).json()["openai"]
+    stats = live.stats("openai")
     assert stats["submissions"] == 2 and stats["content_downloads"] == 1
     assert stats["served_sha256"][created.id] == [media.video_sha256(created.id)]
 
@@ -78,20 +74,20 @@ def test_sdk_errors_map_to_the_sdk_exception_types(client: openai.OpenAI, live: 
         client.videos.create(prompt="x", seconds="5")  # type: ignore[arg-type]
     assert bad.value.param == "seconds" and bad.value.code == "invalid_value"
 
-    _arm(live, op="create", kind="rate_limit", retry_after=1)
+    live.arm("openai", op="create", kind="rate_limit", retry_after=1)
     with pytest.raises(openai.RateLimitError) as limited:
         client.videos.create(prompt="x")
     assert limited.value.code == "rate_limit_exceeded" and limited.value.response.headers["retry-after"] == "1"
 
-    _arm(live, op="create", kind="server_error")
+    live.arm("openai", op="create", kind="server_error")
     with pytest.raises(openai.InternalServerError):
         client.videos.create(prompt="x")
 
-    _arm(live, op="create", kind="reset")
+    live.arm("openai", op="create", kind="reset")
     with pytest.raises(openai.APIConnectionError):
         client.videos.create(prompt="x")
 
-    _arm(live, op="poll", kind="timeout", seconds=0.6)
+    live.arm("openai", op="poll", kind="timeout", seconds=0.6)
     with pytest.raises(openai.APITimeoutError):
         client.videos.list(timeout=0.2)
 
@@ -103,7 +99,7 @@ def test_sdk_errors_map_to_the_sdk_exception_types(client: openai.OpenAI, live: 
 
 
 def test_failed_video_reports_its_error_through_the_sdk(client: openai.OpenAI, live: LiveSim) -> None:
-    _arm(live, op="create", kind="moderation")
+    live.arm("openai", op="create", kind="moderation")
     video = client.videos.create_and_poll(prompt="something forbidden")
     assert video.status == "failed"
     assert video.error is not None and video.error.code == "moderation_blocked"

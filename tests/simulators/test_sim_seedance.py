@@ -21,11 +21,6 @@ IMAGE = "https://img.example/first.png"
 DATA_URL = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nframe").decode()
 
 
-@pytest.fixture(autouse=True)
-def _default_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VIDGATE_SIM_SEEDANCE_KEY", raising=False)
-
-
 def text(prompt: str = "a red fox") -> dict[str, Any]:
     return {"type": "text", "text": prompt}
 

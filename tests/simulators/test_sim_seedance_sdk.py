@@ -26,9 +26,8 @@ MODEL = "doubao-seedance-1-0-pro-250528"
 
 
 @pytest.fixture
-def ark(live: LiveSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ark]:
+def ark(live: LiveSim) -> Iterator[Ark]:
     """An SDK client that never retries, so every injected fault reaches the test."""
-    monkeypatch.delenv("VIDGATE_SIM_SEEDANCE_KEY", raising=False)
     yield Ark(base_url=f"{live.base_url}/seedance/api/v3", api_key="ark-sim-key", max_retries=0, timeout=5)
 
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from simulators import media
 from simulators.app import create_app
-from simulators.core import Settings, Simulator
-from tests.simulators.conftest import FakeClock, SleepRecorder
+from tests.simulators.conftest import SimEnv, sim_env
 
 KEY = "veo-sim-key"
 API = "/veo/v1beta"
@@ -23,28 +20,12 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 INLINE = {"bytesBase64Encoded": base64.b64encode(PNG).decode(), "mimeType": "image/png"}
 
 
-@dataclass
-class VeoEnv:
-    sim: Simulator
-    clock: FakeClock
-    client: FlaskClient  # sends the right key
-    anonymous: FlaskClient
-
-
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> VeoEnv:
-    monkeypatch.delenv("VIDGATE_SIM_VEO_KEY", raising=False)
-    sim = Simulator(Settings(job_seconds=(10.0, 10.0), result_ttl=3600.0, pad_bytes=0))
-    clock = FakeClock()
-    sim.clock, sim.sleep = clock, SleepRecorder()
-    app = create_app(sim)
-    app.testing = True
-    client = app.test_client()
-    client.environ_base["HTTP_X_GOOG_API_KEY"] = KEY
-    return VeoEnv(sim, clock, client, app.test_client())
+def env() -> SimEnv:
+    return sim_env({"x-goog-api-key": KEY})
 
 
-def _create(env: VeoEnv, model: str = MODEL, **body: Any) -> str:
+def _create(env: SimEnv, model: str = MODEL, **body: Any) -> str:
     payload = {"instances": [{"prompt": "a lighthouse at dusk"}], **body}
     response = env.client.post(f"{API}/models/{model}:predictLongRunning", json=payload)
     assert response.status_code == 200, response.get_json()
@@ -60,11 +41,11 @@ def _error(response: TestResponse, status: int, status_word: str) -> dict[str, A
     return error
 
 
-def _stats(env: VeoEnv) -> dict[str, Any]:
+def _stats(env: SimEnv) -> dict[str, Any]:
     return env.client.get("/_sim/stats").get_json()["veo"]
 
 
-def test_a_missing_key_is_permission_denied_and_a_wrong_one_an_invalid_argument(env: VeoEnv) -> None:
+def test_a_missing_key_is_permission_denied_and_a_wrong_one_an_invalid_argument(env: SimEnv) -> None:
     url = f"{API}/models/{MODEL}:predictLongRunning"
     body = {"instances": [{"prompt": "x"}]}
     assert "unregistered callers" in _error(env.anonymous.post(url, json=body), 403, "PERMISSION_DENIED")["message"]
@@ -106,13 +87,13 @@ def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     (MODEL, {"instances": [{"prompt": "x", "referenceImages": [{"image": INLINE, "referenceType": "asset"}]}],
              "parameters": {"aspectRatio": "9:16"}}, "16:9"),
 ])
-def test_invalid_requests_are_invalid_argument(env: VeoEnv, model: str, body: dict[str, Any], fragment: str) -> None:
+def test_invalid_requests_are_invalid_argument(env: SimEnv, model: str, body: dict[str, Any], fragment: str) -> None:
     response = env.client.post(f"{API}/models/{model}:predictLongRunning", json=body)
     assert fragment in _error(response, 400, "INVALID_ARGUMENT")["message"]
     assert env.sim.jobs.list("veo") == [] and _stats(env)["create_requests"] == 0
 
 
-def test_unknown_models_methods_and_paths_are_not_found(env: VeoEnv) -> None:
+def test_unknown_models_methods_and_paths_are_not_found(env: SimEnv) -> None:
     body = {"instances": [{"prompt": "x"}]}
     _error(env.client.post(f"{API}/models/veo-9:predictLongRunning", json=body), 404, "NOT_FOUND")
     _error(env.client.post(f"{API}/models/{MODEL}:generateContent", json=body), 404, "NOT_FOUND")
@@ -120,7 +101,7 @@ def test_unknown_models_methods_and_paths_are_not_found(env: VeoEnv) -> None:
     _error(env.client.get(f"{API}/tunedModels"), 404, "NOT_FOUND")
 
 
-def test_images_are_recorded_and_the_operation_runs_until_done(env: VeoEnv) -> None:
+def test_images_are_recorded_and_the_operation_runs_until_done(env: SimEnv) -> None:
     reference = {"image": INLINE, "referenceType": "asset"}
     name = _create(env, instances=[{"prompt": "x", "referenceImages": [reference, reference]}],
                    parameters={"durationSeconds": 8, "resolution": "1080p", "negativePrompt": "fog",
@@ -141,7 +122,7 @@ def test_images_are_recorded_and_the_operation_runs_until_done(env: VeoEnv) -> N
     assert _stats(env)["polls"] == {name.rsplit("/", 1)[1]: 11}
 
 
-def test_the_file_needs_the_key_and_serves_the_jobs_mp4(env: VeoEnv) -> None:
+def test_the_file_needs_the_key_and_serves_the_jobs_mp4(env: SimEnv) -> None:
     name = _create(env)
     env.clock.advance(10)
     uri = env.client.get(f"{API}/{name}").get_json()["response"]["generateVideoResponse"]["generatedSamples"][0][
@@ -156,7 +137,7 @@ def test_the_file_needs_the_key_and_serves_the_jobs_mp4(env: VeoEnv) -> None:
     assert _stats(env)["served_sha256"] == {job_id: [hashlib.sha256(expected).hexdigest()]}
 
 
-def test_a_handed_out_uri_expires_and_a_fresh_read_renews_it(env: VeoEnv) -> None:
+def test_a_handed_out_uri_expires_and_a_fresh_read_renews_it(env: SimEnv) -> None:
     env.sim.settings.update({"url_ttl": 60})
     name = _create(env)
     env.clock.advance(10)
@@ -173,7 +154,7 @@ def test_a_handed_out_uri_expires_and_a_fresh_read_renews_it(env: VeoEnv) -> Non
     _error(env.client.get(path), 404, "NOT_FOUND")
 
 
-def test_moderation_is_an_rai_block_and_a_failed_job_an_operation_error(env: VeoEnv) -> None:
+def test_moderation_is_an_rai_block_and_a_failed_job_an_operation_error(env: SimEnv) -> None:
     env.client.post("/_sim/faults", json={"vendor": "veo", "op": "create", "kind": "moderation"})
     env.client.post("/_sim/faults", json={"vendor": "veo", "op": "create", "kind": "fail_job", "message": "boom"})
     blocked, failed = _create(env), _create(env)
@@ -193,7 +174,7 @@ def test_moderation_is_an_rai_block_and_a_failed_job_an_operation_error(env: Veo
     ("unavailable", 503, "UNAVAILABLE"),
     ("timeout", 504, "DEADLINE_EXCEEDED"),
 ])
-def test_faults_answer_in_googles_envelope(env: VeoEnv, kind: str, status: int, status_word: str) -> None:
+def test_faults_answer_in_googles_envelope(env: SimEnv, kind: str, status: int, status_word: str) -> None:
     env.client.post("/_sim/faults", json={"vendor": "veo", "op": "create", "kind": kind, "retry_after": 2}
                     if kind == "rate_limit" else {"vendor": "veo", "op": "create", "kind": kind})
     response = env.client.post(f"{API}/models/{MODEL}:predictLongRunning", json={"instances": [{"prompt": "x"}]})

@@ -34,8 +34,7 @@ def _client(live: LiveSim, key: str = KEY) -> genai.Client:
 
 
 @pytest.fixture
-def client(live: LiveSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[genai.Client]:
-    monkeypatch.delenv("VIDGATE_SIM_VEO_KEY", raising=False)
+def client(live: LiveSim) -> Iterator[genai.Client]:
     with _client(live) as sdk:
         yield sdk
 
@@ -76,13 +75,12 @@ def test_create_poll_and_download_through_the_sdk(client: genai.Client, live: Li
     data = client.files.download(file=file_name)
     assert data == b"".join(media.video_for(job_id)[1]) and data[4:8] == b"ftyp"
     assert requests.get(video.uri, timeout=5).status_code == 403  # without the key
-    stats = requests.get(f"{live.base_url}/_sim/stats", timeout=5).json()["veo"]
+    stats = live.stats("veo")
     assert stats["served_sha256"][job_id] == [media.video_sha256(job_id)]
 
 
 def test_an_rai_block_reaches_the_sdk_as_filtered_reasons(client: genai.Client, live: LiveSim) -> None:
-    requests.post(f"{live.base_url}/_sim/faults", json={"vendor": "veo", "op": "create", "kind": "moderation"},
-                  timeout=5)
+    live.arm("veo", op="create", kind="moderation")
     done = _wait(client, _create(client, {"instances": [{"prompt": "something forbidden"}]}))
     assert done.response is not None and not done.response.generated_videos
     assert done.response.rai_media_filtered_count == 1
@@ -94,14 +92,12 @@ def test_errors_surface_as_the_sdks_error_types(client: genai.Client, live: Live
         _create(client, {"instances": [{"prompt": "x"}], "parameters": {"durationSeconds": 5}})
     assert (bad.value.code, bad.value.status) == (400, "INVALID_ARGUMENT")
 
-    requests.post(f"{live.base_url}/_sim/faults", json={"vendor": "veo", "op": "create", "kind": "rate_limit"},
-                  timeout=5)
+    live.arm("veo", op="create", kind="rate_limit")
     with pytest.raises(errors.ClientError) as limited:
         _create(client, {"instances": [{"prompt": "x"}]})
     assert (limited.value.code, limited.value.status) == (429, "RESOURCE_EXHAUSTED")
 
-    requests.post(f"{live.base_url}/_sim/faults", json={"vendor": "veo", "op": "create", "kind": "unavailable"},
-                  timeout=5)
+    live.arm("veo", op="create", kind="unavailable")
     with pytest.raises(errors.ServerError) as unavailable:
         _create(client, {"instances": [{"prompt": "x"}]})
     assert unavailable.value.status == "UNAVAILABLE"

@@ -11,9 +11,9 @@ from werkzeug.test import TestResponse
 
 from simulators import media
 from simulators.app import create_app
-from simulators.core import Settings, Simulator
+from simulators.core import Simulator
 
-from .conftest import FakeClock, SleepRecorder
+from .conftest import FakeClock, SleepRecorder, sim_env
 
 BASE = "/vidu/ent/v2"
 KEY = "vidu-sim-key"
@@ -37,16 +37,11 @@ class ViduEnv:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> ViduEnv:
-    monkeypatch.delenv("VIDGATE_SIM_VIDU_KEY", raising=False)
+def env() -> ViduEnv:
     # 10 s jobs: queueing for [0, 1), processing for [1, 10), terminal from 10 on; results kept a day,
     # each link handed out valid for an hour.
-    sim = Simulator(Settings(job_seconds=(10.0, 10.0), result_ttl=86400.0, pad_bytes=0, url_ttl=3600.0))
-    clock, sleeps = FakeClock(), SleepRecorder()
-    sim.clock, sim.sleep = clock, sleeps
-    app = create_app(sim)
-    app.testing = True
-    return ViduEnv(sim, clock, sleeps, app.test_client())
+    base = sim_env(result_ttl=86400.0, url_ttl=3600.0)
+    return ViduEnv(base.sim, base.clock, base.sleeps, base.anonymous)
 
 
 def _error(response: TestResponse, status: int, reason: str) -> str:

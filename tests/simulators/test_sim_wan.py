@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from simulators import media
 from simulators.app import create_app
-from simulators.core import Settings, Simulator
-from tests.simulators.conftest import FakeClock, SleepRecorder
+from tests.simulators.conftest import SimEnv, sim_env
 
 KEY = "dashscope-sim-key"
 API = "/wan/api/v1"
@@ -22,28 +19,12 @@ KF2V = f"{API}/services/aigc/image2video/video-synthesis"
 ASYNC = {"X-DashScope-Async": "enable"}
 
 
-@dataclass
-class WanEnv:
-    sim: Simulator
-    clock: FakeClock
-    client: FlaskClient  # sends the right key
-    anonymous: FlaskClient
-
-
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> WanEnv:
-    monkeypatch.delenv("VIDGATE_SIM_WAN_KEY", raising=False)
-    sim = Simulator(Settings(job_seconds=(10.0, 10.0), result_ttl=3600.0, pad_bytes=0))
-    clock = FakeClock()
-    sim.clock, sim.sleep = clock, SleepRecorder()
-    app = create_app(sim)
-    app.testing = True
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {KEY}"
-    return WanEnv(sim, clock, client, app.test_client())
+def env() -> SimEnv:
+    return sim_env({"Authorization": f"Bearer {KEY}"})
 
 
-def _create(env: WanEnv, model: str = "wan2.5-t2v-preview", url: str = T2V, **body: Any) -> str:
+def _create(env: SimEnv, model: str = "wan2.5-t2v-preview", url: str = T2V, **body: Any) -> str:
     payload = {"model": model, "input": {"prompt": "a koi pond in the rain"}, **body}
     response = env.client.post(url, json=payload, headers=ASYNC)
     assert response.status_code == 200, response.get_json()
@@ -52,7 +33,7 @@ def _create(env: WanEnv, model: str = "wan2.5-t2v-preview", url: str = T2V, **bo
     return created["output"]["task_id"]
 
 
-def _task(env: WanEnv, task_id: str) -> dict[str, Any]:
+def _task(env: SimEnv, task_id: str) -> dict[str, Any]:
     response = env.client.get(f"{API}/tasks/{task_id}")
     assert response.status_code == 200, response.get_json()
     return response.get_json()
@@ -65,7 +46,7 @@ def _error(response: TestResponse, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-def test_a_missing_or_wrong_key_is_invalid_api_key(env: WanEnv) -> None:
+def test_a_missing_or_wrong_key_is_invalid_api_key(env: SimEnv) -> None:
     body = {"model": "wan2.5-t2v-preview", "input": {"prompt": "x"}}
     assert "No API-key" in _error(env.anonymous.post(T2V, json=body, headers=ASYNC), 401, "InvalidApiKey")["message"]
     wrong = env.anonymous.post(T2V, json=body, headers={**ASYNC, "Authorization": "Bearer sk-wrong"})
@@ -82,7 +63,7 @@ def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert client.post(T2V, json=body, headers={**ASYNC, "Authorization": "Bearer custom"}).status_code == 200
 
 
-def test_a_create_without_the_async_header_is_refused(env: WanEnv) -> None:
+def test_a_create_without_the_async_header_is_refused(env: SimEnv) -> None:
     response = env.client.post(T2V, json={"model": "wan2.5-t2v-preview", "input": {"prompt": "x"}})
     assert "does not support synchronous calls" in _error(response, 403, "AccessDenied")["message"]
     assert env.sim.jobs.list("wan") == []
@@ -106,12 +87,12 @@ def test_a_create_without_the_async_header_is_refused(env: WanEnv) -> None:
            "parameters": {"resolution": "1080P"}}, "resolution"),
     (KF2V, {"model": "wan2.2-kf2v-flash", "input": {"last_frame_url": "https://x/a.png"}}, "first_frame_url"),
 ])
-def test_invalid_creates_are_invalid_parameter(env: WanEnv, url: str, body: dict[str, Any], fragment: str) -> None:
+def test_invalid_creates_are_invalid_parameter(env: SimEnv, url: str, body: dict[str, Any], fragment: str) -> None:
     assert fragment in _error(env.client.post(url, json=body, headers=ASYNC), 400, "InvalidParameter")["message"]
     assert env.sim.jobs.list("wan") == []
 
 
-def test_images_may_be_urls_or_base64_data_urls(env: WanEnv) -> None:
+def test_images_may_be_urls_or_base64_data_urls(env: SimEnv) -> None:
     _create(env, "wan2.5-i2v-preview", input={"img_url": "data:image/png;base64,iVBORw0KGgo="},
             parameters={"resolution": "720P", "duration": 10})
     _create(env, "wan2.2-kf2v-flash", KF2V, input={"first_frame_url": "https://x/a.png",
@@ -122,7 +103,7 @@ def test_images_may_be_urls_or_base64_data_urls(env: WanEnv) -> None:
     assert kf2v.params["images"] == {"first_frame_url": "https://x/a.png", "last_frame_url": "oss://bucket/b.png"}
 
 
-def test_status_progresses_and_a_success_carries_the_video(env: WanEnv) -> None:
+def test_status_progresses_and_a_success_carries_the_video(env: SimEnv) -> None:
     task_id = _create(env, parameters={"size": "832*480", "seed": 7})
     seen = []
     for _ in range(11):
@@ -143,7 +124,7 @@ def test_status_progresses_and_a_success_carries_the_video(env: WanEnv) -> None:
         task_id: [hashlib.sha256(expected).hexdigest()]}
 
 
-def test_the_video_url_expires_and_a_fresh_poll_renews_it(env: WanEnv) -> None:
+def test_the_video_url_expires_and_a_fresh_poll_renews_it(env: SimEnv) -> None:
     env.sim.settings.update({"url_ttl": 60})
     task_id = _create(env)
     env.clock.advance(10)
@@ -155,7 +136,7 @@ def test_the_video_url_expires_and_a_fresh_poll_renews_it(env: WanEnv) -> None:
     assert env.client.get(fresh).status_code == 200
 
 
-def test_unknown_and_expired_tasks_are_unknown(env: WanEnv) -> None:
+def test_unknown_and_expired_tasks_are_unknown(env: SimEnv) -> None:
     assert _task(env, "no-such-task")["output"] == {"task_id": "no-such-task", "task_status": "UNKNOWN"}
     env.sim.settings.update({"result_ttl": 60})
     task_id = _create(env)
@@ -163,7 +144,7 @@ def test_unknown_and_expired_tasks_are_unknown(env: WanEnv) -> None:
     assert _task(env, task_id)["output"]["task_status"] == "UNKNOWN"
 
 
-def test_only_a_pending_task_can_be_canceled(env: WanEnv) -> None:
+def test_only_a_pending_task_can_be_canceled(env: SimEnv) -> None:
     task_id = _create(env)
     assert env.client.post(f"{API}/tasks/{task_id}/cancel").status_code == 200
     assert _task(env, task_id)["output"]["task_status"] == "CANCELED"
@@ -177,7 +158,7 @@ def test_only_a_pending_task_can_be_canceled(env: WanEnv) -> None:
     ("moderation", "DataInspectionFailed", "inappropriate content"),
     ("fail_job", "InternalError", "internal error"),
 ])
-def test_injected_failures_end_failed_with_a_code(env: WanEnv, kind: str, code: str, message: str) -> None:
+def test_injected_failures_end_failed_with_a_code(env: SimEnv, kind: str, code: str, message: str) -> None:
     env.client.post("/_sim/faults", json={"vendor": "wan", "op": "create", "kind": kind})
     task_id = _create(env)
     env.clock.advance(10)
@@ -192,7 +173,7 @@ def test_injected_failures_end_failed_with_a_code(env: WanEnv, kind: str, code: 
     ("unavailable", 503, "ServiceUnavailable"),
     ("timeout", 504, "RequestTimeOut"),
 ])
-def test_faults_answer_in_dashscopes_envelope(env: WanEnv, kind: str, status: int, code: str) -> None:
+def test_faults_answer_in_dashscopes_envelope(env: SimEnv, kind: str, status: int, code: str) -> None:
     env.client.post("/_sim/faults", json={"vendor": "wan", "op": "create", "kind": kind, **(
         {"retry_after": 3} if kind == "rate_limit" else {})})
     response = env.client.post(T2V, json={"model": "wan2.5-t2v-preview", "input": {"prompt": "x"}}, headers=ASYNC)
@@ -205,5 +186,5 @@ def test_faults_answer_in_dashscopes_envelope(env: WanEnv, kind: str, status: in
     _error(env.client.get(f"{API}/tasks/{task_id}"), status, code)
 
 
-def test_unknown_paths_are_not_found(env: WanEnv) -> None:
+def test_unknown_paths_are_not_found(env: SimEnv) -> None:
     _error(env.client.get(f"{API}/services/aigc/text2image/image-synthesis"), 404, "NotFound")

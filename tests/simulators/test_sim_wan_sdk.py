@@ -22,14 +22,9 @@ KEY = "dashscope-sim-key"
 @pytest.fixture
 def sdk(live: LiveSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The SDK pointed at the simulator through its documented global; restored afterwards."""
-    monkeypatch.delenv("VIDGATE_SIM_WAN_KEY", raising=False)
     monkeypatch.setattr(dashscope, "base_http_api_url", f"{live.base_url}/wan/api/v1")
     yield
 
-
-def _arm(live: LiveSim, **spec: object) -> None:
-    response = requests.post(f"{live.base_url}/_sim/faults", json={"vendor": "wan", **spec}, timeout=5)
-    assert response.status_code == 201, response.text
 
 
 def test_text_to_video_through_the_sdk(sdk: None, live: LiveSim) -> None:
@@ -49,7 +44,7 @@ def test_text_to_video_through_the_sdk(sdk: None, live: LiveSim) -> None:
 
     video = requests.get(done.output.video_url, timeout=5)
     assert video.status_code == 200 and video.content == b"".join(media.video_for(task_id)[1])
-    stats = requests.get(f"{live.base_url}/_sim/stats", timeout=5).json()["wan"]
+    stats = live.stats("wan")
     assert stats["served_sha256"][task_id] == [media.video_sha256(task_id)]
 
 
@@ -68,11 +63,11 @@ def test_first_and_last_frame_models_go_to_image2video(sdk: None, live: LiveSim)
 
 
 def test_failures_and_errors_reach_the_sdk(sdk: None, live: LiveSim) -> None:
-    _arm(live, op="create", kind="moderation")
+    live.arm("wan", op="create", kind="moderation")
     failed = VideoSynthesis.call(model="wan2.2-t2v-plus", prompt="something forbidden", api_key=KEY)
     assert failed.output.task_status == "FAILED" and failed.output.code == "DataInspectionFailed"
 
-    _arm(live, op="create", kind="rate_limit")
+    live.arm("wan", op="create", kind="rate_limit")
     limited = VideoSynthesis.async_call(model="wan2.2-t2v-plus", prompt="x", api_key=KEY)
     assert (limited.status_code, limited.code) == (429, "Throttling.RateQuota")
 

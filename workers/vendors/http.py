@@ -15,13 +15,17 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 from app.netguard import UnsafeURL, check_public_url
 from app.normalize import sniff_image
 from app.video_request import ImageInput
-from workers.vendors.base import Download, UpstreamError
+from workers.vendors.base import Download, ResultExpired, UpstreamError
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 DOWNLOAD_READ_TIMEOUT = 60.0  # between two chunks of a download, not for the whole file
 CHUNK_SIZE = 256 * 1024
 MAX_REDIRECTS = 3
+# How an object store answers a signed result link that has expired (or whose object is gone).
+EXPIRED_LINK_STATUSES = frozenset({403, 404, 410})
+
+Classifier = Callable[[requests.Response], UpstreamError]
 
 _local = threading.local()
 
@@ -62,6 +66,24 @@ def send(method: str, url: str, *, timeout: float | None = None, **kwargs: Any) 
         ) from exc
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a vendor that takes its key (or a token) as a Bearer credential."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def checked(response: requests.Response, classify: Classifier) -> dict[str, Any]:
+    """The JSON object of a successful answer; an error status raises the vendor's classification of it."""
+    if response.status_code >= 400:
+        raise classify(response)
+    return json_body(response)
+
+
+def done_or_gone(response: requests.Response, classify: Classifier) -> None:
+    """The answer to a cancel or delete: a 404 means the job is already gone, which is what was asked."""
+    if response.status_code >= 400 and response.status_code != 404:
+        raise classify(response)
+
+
 def json_body(response: requests.Response) -> dict[str, Any]:
     """The JSON object of a vendor answer; anything else is a retryable malformed answer."""
     try:
@@ -73,6 +95,18 @@ def json_body(response: requests.Response) -> dict[str, Any]:
         raise UpstreamError("retryable", "malformed body from vendor: not an object",
                             code="upstream_malformed", status=response.status_code)
     return body
+
+
+def json_object(response: requests.Response, key: str | None = None) -> dict[str, Any]:
+    """The answer's JSON object (or its `key` member), {} when there is none: error answers are often an HTML
+    page or empty, and classifying them must not fail on that."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    if key is not None:
+        body = body.get(key) if isinstance(body, dict) else None
+    return body if isinstance(body, dict) else {}
 
 
 def retry_after(response: requests.Response) -> float | None:
@@ -96,7 +130,18 @@ def status_kind(status: int) -> str:
     return "terminal"
 
 
-def download(url: str, classify: Callable[[requests.Response], UpstreamError], **kwargs: Any) -> Download:
+def gateway_code(kind: str, status: int) -> str:
+    """The gateway code of an error known only by its kind and HTTP status (an error inside a 2xx included)."""
+    if kind == "rate_limited":
+        return "rate_limited"
+    if kind == "retryable" or status < 400:
+        return "upstream_error"
+    if status in (401, 403):
+        return "upstream_auth_failed"
+    return "upstream_not_found" if status == 404 else "invalid_request"
+
+
+def download(url: str, classify: Classifier, **kwargs: Any) -> Download:
     """GET a file as a stream: a Download, or the vendor's error for a non-2xx answer."""
     response = send("GET", url, stream=True, timeout=DOWNLOAD_READ_TIMEOUT, **kwargs)
     if response.status_code >= 400:
@@ -119,6 +164,31 @@ def download(url: str, classify: Callable[[requests.Response], UpstreamError], *
         content_type=response.headers.get("Content-Type", "video/mp4").split(";")[0],
         size=int(length) if length and length.isdigit() else None,
     )
+
+
+def recorded(location: str | None) -> str:
+    """The result location the last poll recorded; without one, polling again hands out a fresh one."""
+    if not location:
+        raise ResultExpired("no result location recorded; polling again hands out a fresh one")
+    return location
+
+
+def link_error(response: requests.Response, classify: Classifier | None = None) -> UpstreamError:
+    """The error of a signed result link's answer: an expired link is ResultExpired (the core polls again for
+    a fresh one); anything else is `classify`'s, or by default the HTTP status's."""
+    status = response.status_code
+    if status in EXPIRED_LINK_STATUSES:
+        return ResultExpired(f"the result link answered HTTP {status}: it has expired")
+    if classify is not None:
+        return classify(response)
+    return UpstreamError(status_kind(status), f"the result link answered HTTP {status}", code="download_failed",
+                         status=status)
+
+
+def download_link(url: str, classify: Classifier | None = None, **kwargs: Any) -> Download:
+    """GET a finished video from a signed link on a CDN or object store (sent no vendor credentials): an
+    expired link raises ResultExpired, any other error `classify`'s (see `link_error`)."""
+    return download(url, lambda response: link_error(response, classify), **kwargs)
 
 
 def image_bytes(image: ImageInput) -> bytes:
@@ -155,11 +225,16 @@ def _fetch_image(url: str, max_bytes: int, allowed_hosts: tuple[str, ...]) -> by
                 raise UpstreamError(status_kind(response.status_code), f"image URL answered HTTP "
                                     f"{response.status_code}", code="invalid_request", status=response.status_code)
             data = bytearray()
-            for chunk in response.iter_content(CHUNK_SIZE):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise UpstreamError("terminal", f"image at URL is larger than {max_bytes} bytes",
-                                        code="invalid_request")
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise UpstreamError("terminal", f"image at URL is larger than {max_bytes} bytes",
+                                            code="invalid_request")
+            except requests.RequestException as exc:
+                # A cut transfer is worth another try, like a refused connection.
+                raise UpstreamError("retryable", f"image download interrupted: {type(exc).__name__}",
+                                    code="upstream_unreachable") from exc
             if sniff_image(data) is None:
                 raise UpstreamError("terminal", "the image URL did not serve a PNG, JPEG, WebP or GIF",
                                     code="invalid_request")

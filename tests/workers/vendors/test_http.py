@@ -6,8 +6,9 @@ import requests
 from flask import Flask, Response, redirect
 
 from simulators.app import serve_in_thread
-from workers.vendors.base import UpstreamError
-from workers.vendors.http import _fetch_image, _reached, send
+from tests.workers.vendors.recorded import response
+from workers.vendors.base import ResultExpired, UpstreamError
+from workers.vendors.http import _fetch_image, _reached, link_error, recorded, send
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -62,3 +63,18 @@ def test_a_failed_image_fetch_never_reached_the_vendor(app: Flask) -> None:
     with pytest.raises(UpstreamError) as refused:
         image_bytes(ImageInput("first_frame", url="http://127.0.0.1:9/x.png"))
     assert refused.value.reached is False
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_a_refused_result_link_has_expired_and_is_polled_again(status: int) -> None:
+    assert isinstance(link_error(response(status, b"<Error><Code>AccessDenied</Code></Error>")), ResultExpired)
+    assert isinstance(link_error(response(status, b""), lambda answer: UpstreamError("terminal", "x")), ResultExpired)
+
+
+def test_other_result_link_errors_go_by_status_or_by_the_vendor() -> None:
+    busy = link_error(response(503, b"busy"))
+    assert (busy.kind, busy.code, busy.status) == ("retryable", "download_failed", 503)
+    assert link_error(response(400, b""), lambda answer: UpstreamError("terminal", "vendor's")).message == "vendor's"
+    with pytest.raises(ResultExpired):
+        recorded(None)
+    assert recorded("https://store.example/v.mp4") == "https://store.example/v.mp4"

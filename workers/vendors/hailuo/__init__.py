@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
-from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
+from workers.vendors.base import Download, PollResult, UpstreamError
 from workers.vendors.hailuo import client, mapping, status
+from workers.vendors.http import recorded
 
 
 class HailuoAdapter:
@@ -26,11 +27,9 @@ class HailuoAdapter:
         return status.to_poll_result(client.query(channel, upstream_id))
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
-        if not location:
-            raise ResultExpired("no MiniMax file_id recorded for this task")  # polling again yields it
-        # The URL is asked for right before the download, so it expires only when the TTL is very short;
-        # if it does, ResultExpired makes the core poll again and come back here for a fresh one.
-        return client.content(client.download_url(channel, location))
+        # The location is MiniMax's file_id. The URL is asked for right before the download, so it expires only
+        # when the TTL is very short; if it does, ResultExpired makes the core poll again and come back here.
+        return client.content(client.download_url(channel, recorded(location)))
 
 
 adapter = HailuoAdapter()

@@ -8,11 +8,11 @@ import requests
 from app.channels import ChannelConfig
 from workers.vendors.base import Download, UpstreamError
 from workers.vendors.hailuo import errors
-from workers.vendors.http import download, json_body, send
+from workers.vendors.http import bearer, download_link, json_body, send
 
 
 def _headers(channel: ChannelConfig) -> dict[str, str]:
-    return {"Authorization": f"Bearer {channel.api_key}"}
+    return bearer(channel.api_key)
 
 
 def _params(channel: ChannelConfig, **params: str) -> dict[str, str]:
@@ -61,4 +61,4 @@ def download_url(channel: ChannelConfig, file_id: str) -> str:
 
 def content(url: str) -> Download:
     # A signed object-store link: MiniMax's key is not sent there.
-    return download(url, errors.classify_file)
+    return download_link(url, errors.classify)

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 import requests
 
 from app.channels import ChannelConfig
-from workers.vendors.base import ResultExpired, UpstreamError
-from workers.vendors.http import retry_after, status_kind
+from workers.vendors.base import UpstreamError
+from workers.vendors.http import json_object, retry_after, status_kind
 
 RATE_LIMIT_CODE = 1002
 # TPM (1039) and concurrency (1041) limits come from third-party classifiers only (UNVERIFIED), so a channel
@@ -32,13 +32,7 @@ def rate_limit_codes(channel: ChannelConfig) -> frozenset[int]:
 
 def base_resp(response: requests.Response) -> tuple[int, str]:
     """`(status_code, status_msg)` of the answer's base_resp; (0, "") when it has none (or is not JSON)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return 0, ""
-    base = body.get("base_resp") if isinstance(body, dict) else None
-    if not isinstance(base, dict):
-        return 0, ""
+    base = json_object(response, "base_resp")
     try:
         code = int(base.get("status_code") or 0)
     except (TypeError, ValueError):
@@ -66,13 +60,6 @@ def classify(response: requests.Response, rate_codes: frozenset[int] = frozenset
         gateway_code = "rate_limited" if kind == "rate_limited" else "upstream_error"
     return UpstreamError(kind, f"HTTP {response.status_code} from MiniMax", code=gateway_code,
                          status=response.status_code, retry_after=retry_after(response))
-
-
-def classify_file(response: requests.Response) -> UpstreamError:
-    """A download from the object store behind `download_url`: a refused or missing link has expired."""
-    if response.status_code in (403, 404, 410):
-        return ResultExpired(f"the MiniMax download URL answered HTTP {response.status_code}")
-    return classify(response)
 
 
 def failure_code(code: int) -> str:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
-from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
+from workers.vendors.base import Download, PollResult, UpstreamError
+from workers.vendors.http import recorded
 from workers.vendors.jimeng import client, mapping, status
 
 
@@ -28,9 +29,7 @@ class JimengAdapter:
         return status.to_poll_result(client.get_result(channel, req_key, task_id))
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
-        if not location:
-            raise ResultExpired("no result URL was recorded; polling again hands out a fresh one")
-        return client.content(location)
+        return client.content(recorded(location))
 
     def cancel(self, channel: ChannelConfig, upstream_id: str) -> None:
         """Jimeng documents no cancel call for these tasks: the job runs to its end upstream."""

@@ -6,7 +6,7 @@ from typing import Any
 import requests
 
 from workers.vendors.base import UpstreamError
-from workers.vendors.http import retry_after, status_kind
+from workers.vendors.http import json_object, retry_after, status_kind
 
 SUCCESS = 10000
 RATE_LIMIT_CODES = frozenset({50429, 50430})  # QPS limit, concurrency limit
@@ -22,14 +22,6 @@ GATEWAY_AUTH_CODES = frozenset({
     "MissingAuthenticationToken", "MissingSignature", "InvalidTimestamp", "InvalidAccessKey",
     "SignatureDoesNotMatch", "LackPolicy", "AccessDenied",
 })
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def is_verdict(body: dict[str, Any]) -> bool:
@@ -69,7 +61,7 @@ def business_error(code: int, message: str, status: int, retry: float | None = N
 
 
 def classify(response: requests.Response, auth_codes: frozenset[int] = AUTH_CODES) -> UpstreamError:
-    body = _json(response)
+    body = json_object(response)
     status = response.status_code
     metadata = body.get("ResponseMetadata")
     error = metadata.get("Error") if isinstance(metadata, dict) else None

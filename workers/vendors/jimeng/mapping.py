@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -10,6 +9,8 @@ from app.channels import ModelSpec
 from app.video_request import VideoRequest
 from workers.vendors.base import Refusal
 from workers.vendors.http import image_bytes
+from workers.vendors.options import with_options
+from workers.vendors.shapes import listing, requested_shape
 
 Mode = Literal["text", "first", "first_last"]
 
@@ -74,7 +75,7 @@ def fields(request: VideoRequest, model: ModelSpec) -> dict[str, Any]:
     """The body without its images; raises Refusal for anything Jimeng cannot do."""
     _refuse_unsupported(request)
     mode = _mode(request)
-    ratio, ratio_param, resolution, resolution_param = _shape(request)
+    ratio, ratio_param, resolution, resolution_param = requested_shape(request, "Jimeng", RATIOS, RESOLUTIONS)
     body: dict[str, Any] = {"req_key": _req_key(model, mode, resolution, resolution_param)}
     if request.prompt:
         body["prompt"] = request.prompt
@@ -85,13 +86,14 @@ def fields(request: VideoRequest, model: ModelSpec) -> dict[str, Any]:
     if request.seconds is not None:
         durations = tuple(int(s) for s in model.options.get("durations", DEFAULT_DURATIONS))
         if request.seconds not in durations:
-            raise Refusal("seconds", f"this model offers durations of {_listing(durations)} seconds")
+            raise Refusal("seconds", f"this model offers durations of {listing(durations)} seconds")
         body["frames"] = FPS * request.seconds + 1
     if ratio is not None:
         if mode != "text":
             raise Refusal(ratio_param, "with an input image the video takes the image's aspect ratio")
         body["aspect_ratio"] = ratio
-    return _with_options(body, request, model)
+    # Pass-through reaches Jimeng options we do not model (req_json, template_id...).
+    return with_options(body, request, model, capability_options=CAPABILITY_OPTIONS, client_fields=_CLIENT_FIELDS)
 
 
 def _refuse_unsupported(request: VideoRequest) -> None:
@@ -113,44 +115,6 @@ def _mode(request: VideoRequest) -> Mode:
     return "first" if request.images_with("first_frame") else "text"
 
 
-def _shape(request: VideoRequest) -> tuple[str | None, str, str | None, str]:
-    """(aspect ratio, the field it came from, resolution, the field it came from), as Jimeng names them."""
-    ratio, ratio_param = None, "aspect_ratio"
-    if request.aspect_ratio:
-        ratio = RATIOS.get(request.aspect_ratio)
-        if ratio is None:
-            raise Refusal("aspect_ratio", f"Jimeng offers aspect ratios {_listing(RATIOS.values())}")
-    resolution, resolution_param = request.resolution, "resolution"
-    if request.width and request.height:
-        size_ratio, size_resolution = _size(request.width, request.height)
-        if ratio is None:
-            ratio, ratio_param = size_ratio, "size"
-        if resolution not in (None, size_resolution):
-            raise Refusal("size", f"size {request.size} is {size_resolution}, not {resolution}")
-        resolution, resolution_param = size_resolution, "size"
-    if resolution is not None and resolution not in RESOLUTIONS:
-        raise Refusal(resolution_param, f"Jimeng renders at {_listing(RESOLUTIONS)}")
-    return ratio, ratio_param, resolution, resolution_param
-
-
-def _size(width: int, height: int) -> tuple[str, str]:
-    """The aspect ratio and resolution a pixel size asks for: within 3 % of a ratio, 15 % of a resolution."""
-    ratio = next((name for reduced, name in RATIOS.items()
-                  if abs(width / height - _ratio_value(reduced)) <= 0.03 * _ratio_value(reduced)), None)
-    # The short side the frame would have at 16:9 with the same pixel count: 960x960 is 720p, 2176x928 1080p.
-    side = math.sqrt(width * height * 9 / 16)
-    resolution = next((name for name, short in RESOLUTIONS.items() if abs(side - short) <= 0.15 * short), None)
-    if ratio is None or resolution is None:
-        raise Refusal("size", f"Jimeng renders {_listing(RATIOS.values())} at {_listing(RESOLUTIONS)}; "
-                              f"{width}x{height} is none of them")
-    return ratio, resolution
-
-
-def _ratio_value(ratio: str) -> float:
-    w, h = ratio.split(":")
-    return int(w) / int(h)
-
-
 def _req_key(model: ModelSpec, mode: Mode, asked: str | None, param: str) -> str:
     fixed = model.options.get("resolution")
     if fixed is not None and asked not in (None, fixed):
@@ -160,7 +124,7 @@ def _req_key(model: ModelSpec, mode: Mode, asked: str | None, param: str) -> str
     if family is not None:
         variants = family.get(resolution or DEFAULT_FAMILY_RESOLUTION)
         if variants is None:
-            raise Refusal(param, f"this model renders at {_listing(family)}")
+            raise Refusal(param, f"this model renders at {listing(family)}")
         return variants[mode]
     spec = REQ_KEYS.get(model.upstream)
     if spec is None:  # a req_key we do not know: Jimeng will say what it cannot do
@@ -184,18 +148,6 @@ def _mode_refusal(mode: Mode, modes: frozenset[Mode]) -> Refusal:
     return Refusal("image", f"this model animates images: send {need}")
 
 
-def _with_options(body: dict[str, Any], request: VideoRequest, model: ModelSpec) -> dict[str, Any]:
-    """Model options fill the body; a client field that contradicts one is refused, naming the field."""
-    defaults = {k: v for k, v in model.options.items() if k not in CAPABILITY_OPTIONS}
-    for key, value in defaults.items():
-        for source in (body, request.vendor_params):
-            if key in source and source[key] != value:
-                param = _CLIENT_FIELDS.get(key, key) if source is body else key
-                raise Refusal(param, f"this model fixes {key} to {value!r}")
-    # Pass-through keys last, so a client can reach Jimeng options we do not model (req_json, template_id...).
-    return {**defaults, **body, **request.vendor_params}
-
-
 def _images(request: VideoRequest) -> dict[str, list[str]]:
     frames = [*request.images_with("first_frame"), *request.images_with("last_frame")]
     if not frames:
@@ -205,7 +157,3 @@ def _images(request: VideoRequest) -> dict[str, list[str]]:
         return {"image_urls": urls}
     # One list of one kind: once any image is bytes we hold, all travel as bytes (URL images are fetched).
     return {"binary_data_base64": [base64.b64encode(image_bytes(image)).decode() for image in frames]}
-
-
-def _listing(values: Any) -> str:
-    return ", ".join(str(v) for v in values)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
-from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
+from workers.vendors.base import Download, PollResult, UpstreamError
+from workers.vendors.http import recorded
 from workers.vendors.kling import client, mapping, status
 
 ENDPOINTS = ("text2video", "image2video")
@@ -52,9 +53,7 @@ class KlingAdapter:
         return status.to_poll_result(data, patterns)
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
-        if not location:
-            raise ResultExpired("no result URL recorded; poll again for one")
-        return client.result(location)
+        return client.result(recorded(location))
 
     def cancel(self, channel: ChannelConfig, upstream_id: str) -> None:
         """Kling has no cancel call: a job runs to its end upstream, and its result is never fetched."""

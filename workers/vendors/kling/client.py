@@ -11,8 +11,8 @@ import requests
 
 from app.channels import ChannelConfig
 from workers.vendors.base import Download, UpstreamError
-from workers.vendors.http import download, json_body, send
-from workers.vendors.kling.errors import TOKEN_TIME_CODES, business_code, classify, download_error
+from workers.vendors.http import bearer, download_link, json_body, send
+from workers.vendors.kling.errors import TOKEN_TIME_CODES, business_code, classify
 
 TOKEN_TTL = 1800  # seconds, as Kling's own examples sign them
 NOT_BEFORE_SLACK = 5  # nbf a little in the past, so a vendor clock slightly behind ours still accepts it
@@ -49,7 +49,7 @@ tokens = TokenCache()
 
 
 def _headers(channel: ChannelConfig) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.token(channel.api_key, channel.secret_key)}"}
+    return bearer(tokens.token(channel.api_key, channel.secret_key))
 
 
 def _checked(channel: ChannelConfig, response: requests.Response) -> Any:
@@ -90,4 +90,4 @@ def list_tasks(channel: ChannelConfig, endpoint: str, page: int, size: int) -> l
 
 def result(url: str) -> Download:
     # A CDN link: signed in its query, so our token stays off a host that is not Kling's API.
-    return download(url, download_error)
+    return download_link(url)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import requests
 
-from workers.vendors.base import ResultExpired, UpstreamError
-from workers.vendors.http import retry_after, status_kind
+from workers.vendors.base import UpstreamError
+from workers.vendors.http import gateway_code, json_object, retry_after, status_kind
 
 # Kling's documented business codes (the HTTP status only backs them up).
 RATE_LIMIT_CODES = {1302, 1303}  # requests too frequent; parallel tasks over the resource pack's limit
@@ -41,11 +41,7 @@ def business_code(body: object) -> int | None:
 
 def classify(response: requests.Response) -> UpstreamError:
     """What to do about a Kling answer that is an error, by HTTP status or by a non-zero `code` in a 200."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    body = body if isinstance(body, dict) else {}
+    body = json_object(response)
     status, wait = response.status_code, retry_after(response)
     code = business_code(body)
     message = str(body.get("message") or f"HTTP {status} from Kling")
@@ -60,24 +56,5 @@ def classify(response: requests.Response) -> UpstreamError:
         return UpstreamError("terminal", message, code=_TERMINAL[code], status=status, vendor_code=vendor_code)
     # A code we do not know: the HTTP status decides; an error code inside a 200 is not worth repeating.
     kind = status_kind(status) if status >= 400 else "terminal"
-    return UpstreamError(kind, message, code=fallback_code(kind, status), status=status, retry_after=wait,
+    return UpstreamError(kind, message, code=gateway_code(kind, status), status=status, retry_after=wait,
                          vendor_code=vendor_code)
-
-
-def fallback_code(kind: str, status: int) -> str:
-    """The gateway code of an error known only by its HTTP status."""
-    if kind == "rate_limited":
-        return "rate_limited"
-    if kind == "retryable" or status < 400:
-        return "upstream_error"
-    if status in (401, 403):
-        return "upstream_auth_failed"
-    return "upstream_not_found" if status == 404 else "invalid_request"
-
-
-def download_error(response: requests.Response) -> UpstreamError:
-    """The result CDN's answer: 403/404 means the signed link expired; polling again gives a fresh one."""
-    if response.status_code in (403, 404, 410):
-        return ResultExpired()
-    return UpstreamError(status_kind(response.status_code), f"Kling's result URL answered HTTP {response.status_code}",
-                         code="download_failed", status=response.status_code)

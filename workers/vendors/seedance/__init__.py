@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
-from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
+from workers.vendors.base import Download, PollResult, UpstreamError
+from workers.vendors.http import recorded
 from workers.vendors.seedance import client, mapping, status
 
 
@@ -25,9 +26,7 @@ class SeedanceAdapter:
         return status.to_poll_result(client.retrieve(channel, upstream_id))
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
-        if not location:
-            raise ResultExpired("no result URL was recorded; polling again hands out a fresh one")
-        return client.content(location)
+        return client.content(recorded(location))
 
     def cancel(self, channel: ChannelConfig, upstream_id: str) -> None:
         client.delete(channel, upstream_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import requests
 
 from workers.vendors.base import UpstreamError
-from workers.vendors.http import retry_after, status_kind
+from workers.vendors.http import gateway_code, json_object, retry_after, status_kind
 
 # Ark's own throttling codes (429, ServerOverloaded too): waiting helps.
 RATE_LIMIT_CODES = frozenset({
@@ -27,11 +27,7 @@ def _is_rate_limit(code: str) -> bool:
 
 
 def classify(response: requests.Response) -> UpstreamError:
-    try:
-        body = response.json()
-        error = body.get("error") or {}
-    except (ValueError, AttributeError):
-        error = {}
+    error = json_object(response, "error")
     status = response.status_code
     vendor_code = str(error.get("code") or "")
     message = str(error.get("message") or f"HTTP {status} from Ark")
@@ -43,16 +39,9 @@ def classify(response: requests.Response) -> UpstreamError:
     if is_policy(vendor_code):
         return UpstreamError("terminal", message, code="content_policy", status=status, vendor_code=vendor_code)
     kind = "rate_limited" if _is_rate_limit(vendor_code) else status_kind(status)
-    if kind == "rate_limited":
-        code = "rate_limited"
-    elif kind == "retryable":
-        code = "upstream_error"
-    elif vendor_code in AUTH_CODES or status in (401, 403):
+    code = gateway_code(kind, status)
+    if kind == "terminal" and vendor_code in AUTH_CODES:
         code = "upstream_auth_failed"
-    elif status == 404:
-        code = "upstream_not_found"
-    else:
-        code = "invalid_request"
     return UpstreamError(kind, message, code=code, status=status, retry_after=retry_after(response),
                          vendor_code=vendor_code or None)
 

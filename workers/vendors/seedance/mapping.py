@@ -1,9 +1,7 @@
 """Internal request to a Seedance (Ark) `contents/generations/tasks` body, and what each model cannot do."""
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +9,8 @@ from app.channels import ModelSpec
 from app.video_request import ImageInput, ImageRole, VideoRequest
 from workers.vendors.base import Refusal
 from workers.vendors.http import image_data_url
+from workers.vendors.options import with_options
+from workers.vendors.shapes import listing, requested_shape
 
 FPS = 24
 # Ark's ratios, keyed by the reduced form the gateway normalises to (21:9 arrives as 7:3). `adaptive`
@@ -97,10 +97,10 @@ def fields(request: VideoRequest, model: ModelSpec) -> dict[str, Any]:
     _refuse_unsupported(request)
     _check_images(request, caps)
     body: dict[str, Any] = {}
-    ratio, ratio_param, resolution, resolution_param = _shape(request)
+    ratio, ratio_param, resolution, resolution_param = requested_shape(request, "Seedance", RATIOS, RESOLUTIONS)
     if resolution is not None:
         if resolution not in caps.resolutions:
-            raise Refusal(resolution_param, f"this model renders at {_listing(caps.resolutions)}")
+            raise Refusal(resolution_param, f"this model renders at {listing(caps.resolutions)}")
         body["resolution"] = resolution
     if ratio is not None:
         body["ratio"] = ratio
@@ -112,7 +112,8 @@ def fields(request: VideoRequest, model: ModelSpec) -> dict[str, Any]:
         if not -1 <= request.seed < 2**32:
             raise Refusal("seed", "Seedance takes a seed from -1 to 4294967295")
         body["seed"] = request.seed
-    return _with_options(body, request, model)
+    # Pass-through reaches Ark options we do not model (camera_fixed, watermark...).
+    return with_options(body, request, model, capability_options=CAPABILITY_OPTIONS, client_fields=_CLIENT_FIELDS)
 
 
 def _refuse_unsupported(request: VideoRequest) -> None:
@@ -144,63 +145,9 @@ def _check_images(request: VideoRequest, caps: Capabilities) -> None:
         raise Refusal("prompt", "prompt is required to generate from text")
 
 
-def _shape(request: VideoRequest) -> tuple[str | None, str, str | None, str]:
-    """(ratio, the field it came from, resolution, the field it came from), as Ark names them."""
-    ratio, ratio_param = None, "aspect_ratio"
-    if request.aspect_ratio:
-        ratio = RATIOS.get(request.aspect_ratio)
-        if ratio is None:
-            raise Refusal("aspect_ratio", f"Seedance offers aspect ratios {_listing(RATIOS.values())}")
-    resolution, resolution_param = request.resolution, "resolution"
-    if request.width and request.height:
-        size_ratio, size_resolution = _size(request.width, request.height)
-        if ratio is None:
-            ratio, ratio_param = size_ratio, "size"
-        if resolution not in (None, size_resolution):
-            raise Refusal("size", f"size {request.size} is {size_resolution}, not {resolution}")
-        resolution, resolution_param = size_resolution, "size"
-    if resolution is not None and resolution not in RESOLUTIONS:
-        raise Refusal(resolution_param, f"Seedance renders at {_listing(RESOLUTIONS)}")
-    return ratio, ratio_param, resolution, resolution_param
-
-
-def _size(width: int, height: int) -> tuple[str, str]:
-    """The ratio and resolution a pixel size asks for: within 3 % of a ratio, 15 % of a resolution."""
-    ratio = next((name for reduced, name in RATIOS.items()
-                  if abs(width / height - _ratio_value(reduced)) <= 0.03 * _ratio_value(reduced)), None)
-    # The short side the frame would have at 16:9 with the same pixel count: 960x960 is 720p.
-    side = math.sqrt(width * height * 9 / 16)
-    resolution = next((name for name, short in RESOLUTIONS.items() if abs(side - short) <= 0.15 * short), None)
-    if ratio is None or resolution is None:
-        raise Refusal("size", f"Seedance renders {_listing(RATIOS.values())} at {_listing(RESOLUTIONS)}; "
-                              f"{width}x{height} is none of them")
-    return ratio, resolution
-
-
-def _ratio_value(ratio: str) -> float:
-    w, h = ratio.split(":")
-    return int(w) / int(h)
-
-
-def _with_options(body: dict[str, Any], request: VideoRequest, model: ModelSpec) -> dict[str, Any]:
-    """Model options fill the body; a client field that contradicts one is refused, naming the field."""
-    defaults = {k: v for k, v in model.options.items() if k not in CAPABILITY_OPTIONS}
-    for key, value in defaults.items():
-        for source in (body, request.vendor_params):
-            if key in source and source[key] != value:
-                param = _CLIENT_FIELDS.get(key, key) if source is body else key
-                raise Refusal(param, f"this model fixes {key} to {value!r}")
-    # Pass-through keys last, so a client can reach Ark options we do not model (camera_fixed, watermark...).
-    return {**defaults, **body, **request.vendor_params}
-
-
-def _listing(values: Iterable[object]) -> str:
-    return ", ".join(str(v) for v in values)
-
-
 def _span(durations: tuple[int, ...]) -> str:
     """`2-12` for a run of whole seconds, else the list."""
     if len(durations) > 2 and list(durations) == list(range(durations[0], durations[-1] + 1)):
         return f"{durations[0]}-{durations[-1]}"
-    return _listing(durations)
+    return listing(durations)
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import requests
 
-from workers.vendors.base import ResultExpired, UpstreamError
-from workers.vendors.http import retry_after, status_kind
+from workers.vendors.base import UpstreamError
+from workers.vendors.http import json_object, link_error, retry_after, status_kind
 
 _AUTH_STATUSES = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 # Google answers a wrong key with 400 INVALID_ARGUMENT and this reason in the details, not with a 401.
@@ -14,14 +14,6 @@ _KEY_REASONS = {"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFE
 _RETRYABLE_STATUSES = {"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED"}
 # google.rpc.Code numbers that an operation's `error.code` carries: the request itself was refused.
 _INVALID_RPC_CODES = {3, 9, 11}  # INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
-
-
-def _error(response: requests.Response) -> dict[str, Any]:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return {}
-    return error if isinstance(error, dict) else {}
 
 
 def _details(error: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -42,11 +34,16 @@ def _retry_delay(error: dict[str, Any]) -> float | None:
     return None
 
 
-def classify(response: requests.Response) -> UpstreamError:
-    error = _error(response)
-    status_word = str(error.get("status") or "")
+def _key_reason(error: dict[str, Any]) -> str | None:
+    """The ErrorInfo reason saying the API key is wrong or blocked, if Google gave one."""
     reasons = {str(info.get("reason")) for info in _details(error, "google.rpc.ErrorInfo")}
-    key_reason = next(iter(reasons & _KEY_REASONS), None)
+    return next(iter(reasons & _KEY_REASONS), None)
+
+
+def classify(response: requests.Response) -> UpstreamError:
+    error = json_object(response, "error")
+    status_word = str(error.get("status") or "")
+    key_reason = _key_reason(error)
     vendor_code = key_reason or status_word or None
     message = str(error.get("message") or f"HTTP {response.status_code} from Veo")
     http = response.status_code
@@ -65,12 +62,11 @@ def classify(response: requests.Response) -> UpstreamError:
 
 
 def classify_download(response: requests.Response) -> UpstreamError:
-    """A file URI that answers 403/404 has expired or was deleted: poll again for a fresh one."""
-    error = _error(response)
-    reasons = {str(info.get("reason")) for info in _details(error, "google.rpc.ErrorInfo")}
-    if response.status_code in (403, 404) and not reasons & _KEY_REASONS:
-        return ResultExpired()
-    return classify(response)
+    """A file URI that answers 403/404 has expired or was deleted: poll again for a fresh one. Not when Google
+    says our key is wrong, though: the file URI may be on the API's own origin, which we send the key to."""
+    if _key_reason(json_object(response, "error")):
+        return classify(response)
+    return link_error(response, classify)
 
 
 def failure_code(error: dict[str, Any]) -> str:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from app.channels import ModelSpec
 from app.video_request import ImageInput, VideoRequest
 from workers.vendors.base import Refusal
+from workers.vendors.options import overridden
+from workers.vendors.shapes import listing
 
 ASPECT_RATIOS = ("16:9", "9:16")
 # Sizes a client may ask for, as (aspect ratio, resolution): Veo takes the two separately.
@@ -52,11 +54,7 @@ _OVERRIDABLE = ("durations", "resolutions", "long_durations", "last_frame", "ref
 
 def capabilities(model: ModelSpec) -> Capabilities:
     base = next((caps for prefix, caps in _FAMILIES.items() if model.upstream.startswith(prefix)), _NEWEST)
-    overrides = {key: model.options[key] for key in _OVERRIDABLE if key in model.options}
-    for key in ("durations", "resolutions", "long_durations"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key])
-    return replace(base, **overrides)
+    return overridden(base, model.options, _OVERRIDABLE)
 
 
 @dataclass(frozen=True)
@@ -101,13 +99,13 @@ def check(request: VideoRequest, model: ModelSpec) -> Shape:
         raise Refusal("aspect_ratio", "Veo makes reference-image videos in 16:9 only")
     seconds = request.seconds
     if seconds is not None and seconds not in caps.durations:
-        raise Refusal("seconds", f"this Veo model offers durations of {_listing(caps.durations)} seconds")
+        raise Refusal("seconds", f"this Veo model offers durations of {listing(caps.durations)} seconds")
     if resolution not in (None, "720p") or references:
         if seconds is None:
             seconds = caps.long_durations[-1]
         elif seconds not in caps.long_durations:
             raise Refusal("seconds", f"Veo makes {resolution or 'reference-image'} videos of "
-                                     f"{_listing(caps.long_durations)} seconds only")
+                                     f"{listing(caps.long_durations)} seconds only")
     return Shape(aspect_ratio, resolution, seconds)
 
 
@@ -123,7 +121,7 @@ def _aspect_and_resolution(request: VideoRequest, options: Mapping[str, Any],
             raise Refusal("resolution", f"size {request.size} is {sized}, not {resolution}")
         resolution = sized
     if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
-        raise Refusal("aspect_ratio", f"Veo offers aspect ratios {_listing(ASPECT_RATIOS)}")
+        raise Refusal("aspect_ratio", f"Veo offers aspect ratios {listing(ASPECT_RATIOS)}")
     fixed = options.get("resolution")
     if fixed is not None:
         if resolution not in (None, fixed):
@@ -131,7 +129,7 @@ def _aspect_and_resolution(request: VideoRequest, options: Mapping[str, Any],
             raise Refusal(param, f"this model makes {fixed} videos")
         resolution = fixed
     if resolution is not None and resolution not in caps.resolutions:
-        raise Refusal("resolution", f"this Veo model offers resolutions {_listing(caps.resolutions)}")
+        raise Refusal("resolution", f"this Veo model offers resolutions {listing(caps.resolutions)}")
     return aspect_ratio, resolution
 
 
@@ -163,7 +161,3 @@ def body(request: VideoRequest, shape: Shape, inline: Callable[[ImageInput], dic
     for key, value in request.vendor_params.items():
         (instance if key in INSTANCE_KEYS else parameters)[key] = value
     return {"instances": [instance], "parameters": parameters}
-
-
-def _listing(values: tuple[object, ...]) -> str:
-    return ", ".join(map(str, values))

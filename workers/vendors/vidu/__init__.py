@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
-from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
+from workers.vendors.base import Download, PollResult, UpstreamError
+from workers.vendors.http import recorded
 from workers.vendors.vidu import client, mapping, status
 from workers.vendors.vidu.errors import failure_code
 
@@ -31,9 +32,7 @@ class ViduAdapter:
         return status.to_poll_result(client.creations(channel, upstream_id), channel.options)
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
-        if not location:
-            raise ResultExpired("no result URL recorded; poll again for one")
-        return client.result(location)
+        return client.result(recorded(location))
 
     def cancel(self, channel: ChannelConfig, upstream_id: str) -> None:
         client.cancel(channel, upstream_id)

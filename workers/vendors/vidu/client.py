@@ -7,8 +7,8 @@ import requests
 
 from app.channels import ChannelConfig
 from workers.vendors.base import Download
-from workers.vendors.http import download, json_body, send
-from workers.vendors.vidu.errors import classify, download_error
+from workers.vendors.http import done_or_gone, download_link, json_body, send
+from workers.vendors.vidu.errors import classify
 
 
 def _headers(channel: ChannelConfig) -> dict[str, str]:
@@ -35,10 +35,9 @@ def creations(channel: ChannelConfig, task_id: str) -> dict[str, Any]:
 def cancel(channel: ChannelConfig, task_id: str) -> None:
     response = send("POST", f"{channel.base_url}/tasks/{task_id}/cancel", headers=_headers(channel),
                     json={"id": task_id})
-    if response.status_code >= 400 and response.status_code != 404:
-        raise classify(response, channel.options)
+    done_or_gone(response, lambda answer: classify(answer, channel.options))
 
 
 def result(url: str) -> Download:
     # A signed store link: our key stays off a host that is not Vidu's API.
-    return download(url, download_error)
+    return download_link(url)

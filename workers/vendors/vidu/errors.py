@@ -12,8 +12,8 @@ from typing import Any
 
 import requests
 
-from workers.vendors.base import ResultExpired, UpstreamError
-from workers.vendors.http import retry_after, status_kind
+from workers.vendors.base import UpstreamError
+from workers.vendors.http import json_object, retry_after, status_kind
 
 # Channel option `rate_limit_codes`: too many requests, over the concurrency quota, resources throttled.
 RATE_LIMIT_CODES = ("TooManyRequests", "QuotaExceeded", "SystemThrottling")
@@ -42,11 +42,7 @@ def failure_code(err_code: str, options: Mapping[str, Any]) -> str:
 
 
 def classify(response: requests.Response, options: Mapping[str, Any]) -> UpstreamError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    body = body if isinstance(body, dict) else {}
+    body = json_object(response)
     status, wait = response.status_code, retry_after(response)
     reason = str(body.get("reason") or body.get("err_code") or "") or None
     message = str(body.get("message") or reason or f"HTTP {status} from Vidu")
@@ -68,11 +64,3 @@ def classify(response: requests.Response, options: Mapping[str, Any]) -> Upstrea
         code = "invalid_request"
     return UpstreamError(status_kind(status), message, code=code, status=status, retry_after=wait,
                          vendor_code=reason)
-
-
-def download_error(response: requests.Response) -> UpstreamError:
-    """The result store's answer: 403/404 means the hour-long signed link expired; a fresh poll renews it."""
-    if response.status_code in (403, 404, 410):
-        return ResultExpired()
-    return UpstreamError(status_kind(response.status_code), f"Vidu's result URL answered HTTP {response.status_code}",
-                         code="download_failed", status=response.status_code)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
-from workers.vendors.base import Download, PollResult, ResultExpired, UpstreamError
-from workers.vendors.http import image_data_url
+from workers.vendors.base import Download, PollResult, UpstreamError
+from workers.vendors.http import image_data_url, recorded
 from workers.vendors.wan import client, mapping, status
 
 
@@ -33,9 +33,7 @@ class WanAdapter:
         return status.to_poll_result(client.task(channel, upstream_id), "running" if running else "failed")
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
-        if not location:
-            raise ResultExpired("no video_url recorded for this task")
-        return client.video(location)
+        return client.video(recorded(location))
 
     def cancel(self, channel: ChannelConfig, upstream_id: str) -> None:
         client.cancel(channel, upstream_id)

@@ -3,35 +3,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from app.channels import ChannelConfig
 from workers.vendors.base import Download
-from workers.vendors.http import download, json_body, send
-from workers.vendors.wan.errors import classify, classify_download
+from workers.vendors.http import bearer, checked, download_link, send
+from workers.vendors.wan.errors import classify
 
 # DashScope refuses to cancel a task that has left PENDING; for us that only means it is too late.
 NOT_CANCELLABLE = "UnsupportedOperation"
 
 
 def _headers(channel: ChannelConfig) -> dict[str, str]:
-    return {"Authorization": f"Bearer {channel.api_key}"}
-
-
-def _checked(response: requests.Response) -> dict[str, Any]:
-    if response.status_code >= 400:
-        raise classify(response)
-    return json_body(response)
+    return bearer(channel.api_key)
 
 
 def create(channel: ChannelConfig, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     url = f"{channel.base_url}/services/aigc/{endpoint}/video-synthesis"
     headers = {**_headers(channel), "X-DashScope-Async": "enable"}
-    return _checked(send("POST", url, headers=headers, json=body))
+    return checked(send("POST", url, headers=headers, json=body), classify)
 
 
 def task(channel: ChannelConfig, task_id: str) -> dict[str, Any]:
-    return _checked(send("GET", f"{channel.base_url}/tasks/{task_id}", headers=_headers(channel)))
+    return checked(send("GET", f"{channel.base_url}/tasks/{task_id}", headers=_headers(channel)), classify)
 
 
 def cancel(channel: ChannelConfig, task_id: str) -> None:
@@ -44,4 +36,4 @@ def cancel(channel: ChannelConfig, task_id: str) -> None:
 
 def video(url: str) -> Download:
     # A signed OSS link: it carries its own authorisation, and must not be sent our key.
-    return download(url, classify_download)
+    return download_link(url)

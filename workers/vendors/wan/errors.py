@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import requests
 
-from workers.vendors.base import ResultExpired, UpstreamError
-from workers.vendors.http import retry_after, status_kind
+from workers.vendors.base import UpstreamError
+from workers.vendors.http import gateway_code, json_object, retry_after, status_kind
 
 # DashScope's rate-limit codes all start with "Throttling" (RateQuota, AllocationQuota, BurstRate...).
 _RATE_PREFIX = "Throttling"
@@ -14,11 +14,7 @@ _AUTH_CODES = {"InvalidApiKey", "AccessDenied.Unpurchased"}
 
 
 def classify(response: requests.Response) -> UpstreamError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
+    body = json_object(response)
     vendor_code = str(body.get("code") or "") or None
     message = str(body.get("message") or f"HTTP {response.status_code} from DashScope")
     http = response.status_code
@@ -35,16 +31,7 @@ def classify(response: requests.Response) -> UpstreamError:
     if kind != "terminal":
         return UpstreamError(kind, message, code="upstream_error", status=http, retry_after=retry_after(response),
                              vendor_code=vendor_code)
-    code = "upstream_not_found" if http == 404 else "upstream_auth_failed" if http == 403 else "invalid_request"
-    return UpstreamError("terminal", message, code=code, status=http, vendor_code=vendor_code)
-
-
-def classify_download(response: requests.Response) -> UpstreamError:
-    """OSS answers an expired signed link with 403 (404 once the object is gone): poll for a fresh one."""
-    if response.status_code in (403, 404):
-        return ResultExpired()
-    return UpstreamError(status_kind(response.status_code), f"HTTP {response.status_code} from the video store",
-                         status=response.status_code)
+    return UpstreamError("terminal", message, code=gateway_code(kind, http), status=http, vendor_code=vendor_code)
 
 
 def failure_code(vendor_code: str | None) -> str:

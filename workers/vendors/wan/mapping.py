@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.channels import ModelSpec
 from app.video_request import ImageInput, VideoRequest
 from workers.vendors.base import Refusal
+from workers.vendors.options import overridden
+from workers.vendors.shapes import listing
 
 Kind = Literal["t2v", "i2v", "kf2v"]
 VIDEO_GENERATION = "video-generation"  # the create path for t2v and i2v
@@ -55,12 +57,7 @@ _OVERRIDABLE = ("kind", "resolutions", "durations", "image_data_urls")
 
 
 def capabilities(model: ModelSpec) -> Capabilities:
-    base = _MODELS.get(model.upstream) or _guess(model.upstream)
-    overrides = {key: model.options[key] for key in _OVERRIDABLE if key in model.options}
-    for key in ("resolutions", "durations"):
-        if key in overrides:
-            overrides[key] = tuple(overrides[key])
-    return replace(base, **overrides)
+    return overridden(_MODELS.get(model.upstream) or _guess(model.upstream), model.options, _OVERRIDABLE)
 
 
 def _guess(upstream: str) -> Capabilities:
@@ -92,7 +89,7 @@ def check(request: VideoRequest, model: ModelSpec) -> Shape:
     if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
         raise Refusal("seed", f"Wan takes seeds from 0 to {MAX_SEED}")
     if request.seconds is not None and request.seconds not in caps.durations:
-        raise Refusal("seconds", f"this Wan model offers durations of {_listing(caps.durations)} seconds")
+        raise Refusal("seconds", f"this Wan model offers durations of {listing(caps.durations)} seconds")
     _check_images(request, caps)
     if caps.kind == "t2v":
         if not request.prompt:
@@ -129,7 +126,7 @@ def _resolution(requested: str | None, model: ModelSpec, caps: Capabilities, par
         wanted = fixed.upper()
     wanted = wanted or caps.resolutions[-1]  # DashScope's own default is each model's top tier
     if wanted not in caps.resolutions:
-        raise Refusal(param, f"this Wan model offers resolutions {_listing(caps.resolutions)}")
+        raise Refusal(param, f"this Wan model offers resolutions {listing(caps.resolutions)}")
     return wanted
 
 
@@ -147,7 +144,7 @@ def _size(request: VideoRequest, model: ModelSpec, caps: Capabilities) -> str:
     tier = _resolution(request.resolution, model, caps)
     ratio = request.aspect_ratio or "16:9"
     if ratio not in SIZES[tier]:
-        raise Refusal("aspect_ratio", f"Wan offers aspect ratios {_listing(tuple(SIZES[tier]))} at {tier}")
+        raise Refusal("aspect_ratio", f"Wan offers aspect ratios {listing(tuple(SIZES[tier]))} at {tier}")
     return SIZES[tier][ratio]
 
 
@@ -181,7 +178,3 @@ def body(request: VideoRequest, model: ModelSpec, shape: Shape, image_url: Calla
     for key, value in request.vendor_params.items():
         (data if key in INPUT_KEYS else parameters)[key] = value
     return {"model": model.upstream, "input": data, "parameters": parameters}
-
-
-def _listing(values: tuple[object, ...]) -> str:
-    return ", ".join(map(str, values))

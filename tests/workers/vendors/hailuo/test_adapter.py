@@ -2,34 +2,25 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import ImageInput, VideoRequest
 from simulators import media
 from simulators.app import create_app, serve_in_thread
 from simulators.core import Settings, Simulator
+from tests.workers.vendors.recorded import download_error, response
 from workers.vendors.base import Refusal, ResultExpired, UpstreamError
-from workers.vendors.hailuo import adapter, mapping, status
-from workers.vendors.hailuo.errors import classify, classify_file, rate_limit_codes
+from workers.vendors.hailuo import adapter, client, mapping, status
+from workers.vendors.hailuo.errors import classify, rate_limit_codes
 
 FIRST = ImageInput("first_frame", url="https://img.example/first.png")
 LAST = ImageInput("last_frame", url="https://img.example/last.png")
 FACE = ImageInput("reference", url="https://img.example/face.png")
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    result.headers.update(headers or {})
-    return result
 
 
 def base(code: int, message: str = "x", **fields: object) -> dict[str, object]:
@@ -206,9 +197,10 @@ def test_the_body_code_wins_over_the_http_status_and_bare_statuses_still_classif
 
 
 def test_an_object_store_refusal_means_the_link_expired() -> None:
-    assert isinstance(classify_file(response(403, b"<Error><Code>AccessDenied</Code></Error>")), ResultExpired)
-    assert isinstance(classify_file(response(404, b"")), ResultExpired)
-    assert classify_file(response(502, b"")).kind == "retryable"
+    expired = response(403, b"<Error><Code>AccessDenied</Code></Error>")
+    assert isinstance(download_error(client.content, expired), ResultExpired)
+    assert isinstance(download_error(client.content, response(404, b"")), ResultExpired)
+    assert download_error(client.content, response(502, b"")).kind == "retryable"
 
 
 # --- on the wire, against the simulator -----------------------------------------------------------------

@@ -2,29 +2,24 @@
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from app.extensions import storage
 from simulators import media
 from tests.conftest import Sim
-from tests.workers.test_steps import load, make_due, run_until
-from workers import steps
+from tests.workers.test_steps import run_until
+from tests.workers.vendors import flow
+from tests.workers.vendors.flow import ENDED, GENERATIONS, assert_completed, assert_stored
 
 JPEG_DATA_URL = f"data:image/jpeg;base64,{base64.b64encode(media.THUMBNAIL_BYTES).decode()}"
 
-
-def submit(client: FlaskClient, auth: dict[str, str], route: str = "/v1/video/generations", **body: Any) -> int:
-    response = client.post(route, json={"model": "hailuo-video", "prompt": "a fox", **body}, headers=auth)
-    assert response.status_code == 200, response.json
-    return load(response.json["id"]).id
+HAILUO = flow.Upstream("hailuo")
 
 
-def stats(sim: Sim) -> dict[str, Any]:
-    return sim.state.stats.snapshot(sim.state.jobs, sim.state.clock(), ("hailuo",))["hailuo"]
+def submit(client: FlaskClient, auth: dict[str, str], route: str = GENERATIONS, **body: Any) -> int:
+    return flow.generate(client, auth, {"model": "hailuo-video", "prompt": "a fox", **body}, route)
 
 
 @pytest.mark.parametrize(("route", "duration"), [
@@ -35,75 +30,50 @@ def test_a_generation_goes_from_submission_to_a_stored_file(
     client: FlaskClient, auth: dict[str, str], sim: Sim, route: str, duration: dict[str, Any]
 ) -> None:
     task_id = submit(client, auth, route, **duration)
-    task = run_until(task_id, ("completed", "failed"))
-    assert task.state == "completed", task.error_message
+    task = run_until(task_id, ENDED)
+    assert_completed(task, HAILUO)
     assert (task.vendor, task.upstream_model) == ("hailuo", "MiniMax-Hailuo-2.3")
-    assert task.sha256 == media.video_sha256(task.upstream_id)
-    handle, size = storage.open(task.storage_key)
-    with handle:
-        assert size == task.size_bytes and handle.read(8)[4:8] == b"ftyp"
-    job = sim.state.jobs.get("hailuo", task.upstream_id)
+    assert_stored(task)
+    job = HAILUO.job(sim, task)
     assert (job.model, job.prompt, job.params["duration"]) == ("MiniMax-Hailuo-2.3", "a fox", 10)
-    assert stats(sim)["submissions"] == 1
+    assert HAILUO.stats(sim)["submissions"] == 1
     shown = client.get(f"/v1/video/generations/{task.public_id}", headers=auth).json
     assert shown["status"] == "completed" and shown["url"]
 
 
 def test_images_reach_minimax_as_urls_or_data_urls(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    stored = run_until(submit(client, auth, model="I2V-01-live", image=JPEG_DATA_URL), ("completed", "failed"))
+    stored = run_until(submit(client, auth, model="I2V-01-live", image=JPEG_DATA_URL), ENDED)
     assert stored.state == "completed", stored.error_message
-    assert sim.state.jobs.get("hailuo", stored.upstream_id).params["first_frame_image"] == JPEG_DATA_URL
+    assert HAILUO.job(sim, stored).params["first_frame_image"] == JPEG_DATA_URL
     first, last = f"{sim.url}/img/first.png", f"{sim.url}/img/last.png"
     framed = run_until(submit(client, auth, model="MiniMax-Hailuo-02", image=first, last_image=last,
                               resolution="1080p", extra_body={"prompt_optimizer": False}), ("running",))
-    params = sim.state.jobs.get("hailuo", framed.upstream_id).params
+    params = HAILUO.job(sim, framed).params
     assert (params["first_frame_image"], params["last_frame_image"]) == (first, last)
     assert (params["resolution"], params["prompt_optimizer"]) == ("1080P", False)
     subject = run_until(submit(client, auth, model="S2V-01", prompt="@Image1 surfing",
                                reference_image_urls=[JPEG_DATA_URL]), ("running",))
-    assert sim.state.jobs.get("hailuo", subject.upstream_id).params["subject_reference"] == [
+    assert HAILUO.job(sim, subject).params["subject_reference"] == [
         {"type": "character", "image": [JPEG_DATA_URL]}]
 
 
 def test_a_submission_rate_limited_with_1002_is_retried_and_completes(
     client: FlaskClient, auth: dict[str, str], sim: Sim
 ) -> None:
-    sim.state.faults.add("hailuo", "create", "rate_limit", retry_after=2)
-    task_id = submit(client, auth)
-    before = time.time()
-    steps.submit(task_id)
-    task = load(task_id)
-    assert task.state == "pending" and task.submit_attempts == 1 and task.upstream_id is None
-    assert task.next_action_at >= before + 2  # Retry-After honoured
-    task = run_until(task_id, ("completed", "failed"))
-    assert task.state == "completed" and task.sha256 == media.video_sha256(task.upstream_id)
-    assert (stats(sim)["create_requests"], stats(sim)["submissions"]) == (2, 1)
+    flow.rate_limited_then_recovers(sim, HAILUO, submit(client, auth), retry_after=2)
 
 
 def test_moderation_fails_the_task_with_content_policy(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    sim.state.faults.add("hailuo", "create", "moderation")
-    task = run_until(submit(client, auth), ("completed", "failed"))
-    assert task.state == "failed" and task.error_code == "content_policy" and "1027" in task.error_message
+    task = flow.moderated(sim, HAILUO, submit(client, auth))
+    assert "1027" in task.error_message
 
 
 def test_an_expired_download_url_is_polled_again_and_completes(
     client: FlaskClient, auth: dict[str, str], sim: Sim
 ) -> None:
-    task_id = submit(client, auth)
-    run_until(task_id, ("downloading",))
-    sim.state.settings.update({"url_ttl": 0})
-    try:
-        make_due(task_id)
-        steps.download(task_id)
-    finally:
-        sim.state.settings.update({"url_ttl": 3600})
-    task = load(task_id)
-    assert task.state == "running" and task.download_attempts == 1 and task.storage_key is None
-    polls_before = stats(sim)["polls"][task.upstream_id]
-    task = run_until(task_id, ("completed", "failed"))
-    assert task.state == "completed" and task.sha256 == media.video_sha256(task.upstream_id)
-    assert stats(sim)["polls"][task.upstream_id] > polls_before  # a fresh poll, then a fresh link
-    assert len(sim.state.jobs.get("hailuo", task.upstream_id).served_sha256) == 1
+    # MiniMax's link is made when the download asks for it, so it is that link which has expired.
+    task = flow.expired_link_then_recovers(sim, HAILUO, submit(client, auth))
+    assert len(HAILUO.job(sim, task).served_sha256) == 1
 
 
 @pytest.mark.parametrize(("body", "param"), [
@@ -124,8 +94,5 @@ def test_an_expired_download_url_is_polled_again_and_completes(
 def test_what_minimax_cannot_do_is_refused_at_submission(
     client: FlaskClient, auth: dict[str, str], sim: Sim, body: dict[str, Any], param: str
 ) -> None:
-    response = client.post("/v1/video/generations", json={"model": "hailuo-video", "prompt": "a fox", **body},
-                           headers=auth)
-    assert response.status_code == 400, response.json
-    assert response.json["error"]["param"] == param
-    assert stats(sim)["create_requests"] == 0
+    assert flow.refused(client, auth, {"model": "hailuo-video", "prompt": "a fox", **body})["param"] == param
+    assert HAILUO.stats(sim)["create_requests"] == 0

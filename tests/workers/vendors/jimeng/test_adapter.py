@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import requests
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import ImageInput, VideoRequest
+from tests.workers.vendors.recorded import download_error, response
 from workers.vendors.base import Refusal, ResultExpired, UpstreamError
 from workers.vendors.jimeng import client, mapping, status
 from workers.vendors.jimeng.errors import classify
@@ -23,14 +23,6 @@ LAST = ImageInput("last_frame", url="https://img.example/last.png")
 def _answer(code: int, data: dict[str, object] | None, message: str = "Success") -> dict[str, object]:
     return {"code": code, "data": data, "message": message, "request_id": "2025", "status": code,
             "time_elapsed": "57.35ms"}
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    result.headers.update(headers or {})
-    return result
 
 
 def test_signature_reproduces_the_reference_test_vector_byte_for_byte() -> None:
@@ -229,6 +221,6 @@ def test_gateway_refusals_and_malformed_answers_are_classified() -> None:
 
 
 def test_an_expired_result_link_asks_for_a_fresh_poll() -> None:
-    assert isinstance(client._classify_download(response(403, b"<Error><Code>AccessDenied</Code></Error>")),
+    assert isinstance(download_error(client.content, response(403, b"<Error><Code>AccessDenied</Code></Error>")),
                       ResultExpired)
-    assert client._classify_download(response(503, b"busy")).kind == "retryable"
+    assert download_error(client.content, response(503, b"busy")).kind == "retryable"

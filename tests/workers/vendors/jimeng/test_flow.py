@@ -2,26 +2,18 @@
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from app.extensions import storage
-from simulators import media
 from tests.conftest import Sim
 from tests.workers.test_steps import load, run_until
-from workers import steps
+from tests.workers.vendors import flow
+from tests.workers.vendors.flow import ENDED, GENERATIONS, assert_completed, assert_stored
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 PNG_DATA_URL = f"data:image/png;base64,{base64.b64encode(PNG).decode()}"
-
-
-def submit(client: FlaskClient, auth: dict[str, str], route: str = "/v1/video/generations", **body: Any) -> int:
-    response = client.post(route, json={"model": "jimeng-video-3.0", "prompt": "a fox", **body}, headers=auth)
-    assert response.status_code == 200, response.json
-    return load(response.json["id"]).id
 
 
 def job_id(upstream_id: str | None) -> str:
@@ -29,8 +21,11 @@ def job_id(upstream_id: str | None) -> str:
     return (upstream_id or "").partition(":")[2]
 
 
-def stats(sim: Sim) -> dict[str, Any]:
-    return sim.state.stats.snapshot(sim.state.jobs, sim.state.clock(), ("jimeng",))["jimeng"]
+JIMENG = flow.Upstream("jimeng", job_id=job_id)
+
+
+def submit(client: FlaskClient, auth: dict[str, str], route: str = GENERATIONS, **body: Any) -> int:
+    return flow.generate(client, auth, {"model": "jimeng-video-3.0", "prompt": "a fox", **body}, route)
 
 
 @pytest.mark.parametrize(("route", "fields", "req_key", "frames"), [
@@ -41,16 +36,13 @@ def stats(sim: Sim) -> dict[str, Any]:
 def test_a_generation_goes_from_submission_to_a_stored_file(
     client: FlaskClient, auth: dict[str, str], sim: Sim, route: str, fields: dict[str, Any], req_key: str, frames: int
 ) -> None:
-    task = run_until(submit(client, auth, route, **fields), ("completed", "failed"))
-    assert task.state == "completed", task.error_message
+    task = run_until(submit(client, auth, route, **fields), ENDED)
+    assert_completed(task, JIMENG)
     assert task.vendor == "jimeng" and task.upstream_id.startswith(f"{req_key}:")
-    assert task.sha256 == media.video_sha256(job_id(task.upstream_id))
-    handle, size = storage.open(task.storage_key)
-    with handle:
-        assert size == task.size_bytes and handle.read(8)[4:8] == b"ftyp"
-    job = sim.state.jobs.get("jimeng", job_id(task.upstream_id))
+    assert_stored(task)
+    job = JIMENG.job(sim, task)
     assert (job.model, job.prompt, job.params["frames"]) == (req_key, "a fox", frames)
-    assert stats(sim)["submissions"] == 1
+    assert JIMENG.stats(sim)["submissions"] == 1
 
 
 def test_images_pick_the_req_key_and_travel_as_urls_or_bytes(
@@ -59,12 +51,11 @@ def test_images_pick_the_req_key_and_travel_as_urls_or_bytes(
     first, last = f"{sim.url}/img/first.png", f"{sim.url}/img/last.png"
     by_url = run_until(submit(client, auth, image=first, last_image=last), ("running", "failed"))
     assert by_url.upstream_id.startswith("jimeng_i2v_first_tail_v30:")
-    assert sim.state.jobs.get("jimeng", job_id(by_url.upstream_id)).params["images"] == [{"url": first}, {"url": last}]
-    by_bytes = run_until(submit(client, auth, model="jimeng-video-3.0-pro", image=PNG_DATA_URL),
-                         ("completed", "failed"))
+    assert JIMENG.job(sim, by_url).params["images"] == [{"url": first}, {"url": last}]
+    by_bytes = run_until(submit(client, auth, model="jimeng-video-3.0-pro", image=PNG_DATA_URL), ENDED)
     assert by_bytes.state == "completed", by_bytes.error_message
     assert by_bytes.upstream_id.startswith("jimeng_ti2v_v30_pro:")
-    images = sim.state.jobs.get("jimeng", job_id(by_bytes.upstream_id)).params["images"]
+    images = JIMENG.job(sim, by_bytes).params["images"]
     assert [image["bytes"] for image in images] == [len(PNG)]
 
 
@@ -73,46 +64,27 @@ def test_the_jimeng_dialect_routes_a_req_key_to_jimeng(client: FlaskClient, auth
                            json={"req_key": "jimeng_i2v_first_v30", "image_urls": [f"{sim.url}/img/a.png"],
                                  "frames": 241})
     assert response.status_code == 200, response.json
-    task = run_until(load(response.json["data"]["task_id"]).id, ("completed", "failed"))
+    task = run_until(load(response.json["data"]["task_id"]).id, ENDED)
     assert task.state == "completed" and task.upstream_id.startswith("jimeng_i2v_first_v30:")
-    assert sim.state.jobs.get("jimeng", job_id(task.upstream_id)).params["frames"] == 241
+    assert JIMENG.job(sim, task).params["frames"] == 241
 
 
 def test_a_submission_rate_limited_with_50429_is_retried_and_completes(
     client: FlaskClient, auth: dict[str, str], sim: Sim
 ) -> None:
-    sim.state.faults.add("jimeng", "create", "rate_limit", retry_after=2)
-    task_id = submit(client, auth)
-    before = time.time()
-    steps.submit(task_id)
-    task = load(task_id)
-    assert task.state == "pending" and task.submit_attempts == 1 and task.upstream_id is None
-    assert task.next_action_at >= before + 2  # Retry-After honoured
-    task = run_until(task_id, ("completed", "failed"))
-    assert task.state == "completed" and task.sha256 == media.video_sha256(job_id(task.upstream_id))
-    assert (stats(sim)["create_requests"], stats(sim)["submissions"]) == (2, 1)
+    flow.rate_limited_then_recovers(sim, JIMENG, submit(client, auth), retry_after=2)
 
 
 def test_a_moderated_output_fails_with_content_policy(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    sim.state.faults.add("jimeng", "create", "moderation")
-    task = run_until(submit(client, auth), ("completed", "failed"))
-    assert (task.state, task.error_code) == ("failed", "content_policy")
+    task = flow.moderated(sim, JIMENG, submit(client, auth))
     assert "Post Video Risk Not Pass" in task.error_message and "50516" in task.error_message
 
 
 def test_an_expired_result_link_is_polled_again_and_completes(
     client: FlaskClient, auth: dict[str, str], sim: Sim
 ) -> None:
-    sim.state.settings.update({"url_ttl": 0})  # the link handed out by the next poll is already dead
-    task_id = submit(client, auth)
-    run_until(task_id, ("downloading",))
-    sim.state.settings.update({"url_ttl": 3600})
-    steps.download(task_id)
-    task = load(task_id)
-    assert task.state == "running" and task.download_attempts == 1 and task.storage_key is None
-    task = run_until(task_id, ("completed", "failed"))
-    assert task.state == "completed" and task.sha256 == media.video_sha256(job_id(task.upstream_id))
-    assert stats(sim)["polls"][job_id(task.upstream_id)] >= 2
+    task = flow.expired_link_then_recovers(sim, JIMENG, submit(client, auth))
+    assert JIMENG.stats(sim)["polls"][job_id(task.upstream_id)] >= 2
 
 
 @pytest.mark.parametrize(("fields", "param"), [
@@ -127,8 +99,5 @@ def test_an_expired_result_link_is_polled_again_and_completes(
 def test_what_jimeng_cannot_do_is_refused_at_submission(
     client: FlaskClient, auth: dict[str, str], sim: Sim, fields: dict[str, Any], param: str
 ) -> None:
-    response = client.post("/v1/video/generations", json={"model": "jimeng-video-3.0", "prompt": "a fox", **fields},
-                           headers=auth)
-    assert response.status_code == 400, response.json
-    assert response.json["error"]["param"] == param
-    assert stats(sim)["create_requests"] == 0
+    assert flow.refused(client, auth, {"model": "jimeng-video-3.0", "prompt": "a fox", **fields})["param"] == param
+    assert JIMENG.stats(sim)["create_requests"] == 0

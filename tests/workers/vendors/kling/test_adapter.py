@@ -1,29 +1,19 @@
 """Kling adapter: request mapping and refusals, statuses, error codes from recorded bodies, and the JWT."""
 from __future__ import annotations
 
-import json
-
 import jwt
 import pytest
-import requests
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import ImageInput, VideoRequest
+from tests.workers.vendors.recorded import download_error, response
 from workers.vendors.base import Refusal, ResultExpired, UpstreamError
 from workers.vendors.kling import adapter, client, mapping, status
 from workers.vendors.kling.client import REFRESH_MARGIN, TOKEN_TTL, TokenCache
-from workers.vendors.kling.errors import classify, download_error
+from workers.vendors.kling.errors import classify
 
 MODEL = ModelSpec("kling-v2-5-turbo")
 SK = "s" * 32  # HS256 keys shorter than 32 bytes draw a PyJWT warning
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    result.headers.update(headers or {})
-    return result
 
 
 def test_text_to_video_maps_to_the_text2video_body() -> None:
@@ -163,8 +153,9 @@ def test_rate_limits_honour_retry_after_and_odd_bodies_fall_back_to_the_status()
 
 
 def test_an_expired_result_link_asks_for_a_fresh_poll() -> None:
-    assert isinstance(download_error(response(403, b"<Error><Code>AccessDenied</Code></Error>")), ResultExpired)
-    assert download_error(response(500, b"")).kind == "retryable"
+    expired = response(403, b"<Error><Code>AccessDenied</Code></Error>")
+    assert isinstance(download_error(client.result, expired), ResultExpired)
+    assert download_error(client.result, response(500, b"")).kind == "retryable"
 
 
 def test_the_jwt_carries_klings_claims_and_header() -> None:

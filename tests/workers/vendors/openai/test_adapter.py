@@ -1,23 +1,13 @@
 """OpenAI-compatible adapter: request mapping, status mapping and error classification from recorded bodies."""
 from __future__ import annotations
 
-import json
-
 import pytest
-import requests
 
 from app.video_request import ImageInput, VideoRequest
+from tests.workers.vendors.recorded import response
 from workers.vendors.base import Refusal
 from workers.vendors.openai import mapping, status
 from workers.vendors.openai.errors import classify
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    result.headers.update(headers or {})
-    return result
 
 
 def test_create_fields_map_the_internal_request() -> None:

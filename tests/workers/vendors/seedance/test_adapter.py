@@ -1,13 +1,12 @@
 """Seedance (Ark) adapter: request mapping and refusals per model, task statuses and error classification."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import ImageInput, VideoRequest
+from tests.workers.vendors.recorded import download_error, response
 from workers.vendors.base import Refusal, ResultExpired
 from workers.vendors.seedance import client, mapping, status
 from workers.vendors.seedance.errors import classify
@@ -23,14 +22,6 @@ LAST = ImageInput("last_frame", url="https://img.example/last.png")
 
 def ref(n: int) -> ImageInput:
     return ImageInput("reference", url=f"https://img.example/ref{n}.png")
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    result.headers.update(headers or {})
-    return result
 
 
 def test_the_create_body_has_typed_content_parts_and_the_mapped_fields() -> None:
@@ -179,6 +170,6 @@ def test_requests_carry_the_ark_key_as_bearer() -> None:
 
 
 def test_an_expired_result_link_asks_for_a_fresh_poll() -> None:
-    assert isinstance(client._classify_download(response(403, b"<Error><Code>AccessDenied</Code></Error>")),
+    assert isinstance(download_error(client.content, response(403, b"<Error><Code>AccessDenied</Code></Error>")),
                       ResultExpired)
-    assert client._classify_download(response(500, b"oops")).kind == "retryable"
+    assert download_error(client.content, response(500, b"oops")).kind == "retryable"

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import base64
-import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 import requests
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import ImageInput, VideoRequest
+from tests.workers.vendors.recorded import response
 from workers.vendors.base import Refusal, ResultExpired, UpstreamError
 from workers.vendors.veo import client, mapping, status
 from workers.vendors.veo.errors import classify, classify_download
@@ -19,14 +20,6 @@ from workers.vendors.veo.errors import classify, classify_download
 V31 = ModelSpec("veo-3.1-generate-preview")
 V30 = ModelSpec("veo-3.0-generate-001")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    result.headers.update(headers or {})
-    return result
 
 
 def inline(image: ImageInput) -> dict[str, str]:
@@ -225,18 +218,27 @@ def image_server() -> Iterator[str]:
     thread.join()
 
 
-def test_image_urls_are_fetched_checked_and_inlined(image_server: str) -> None:
+def fetch_image(monkeypatch: pytest.MonkeyPatch, url: str, max_bytes: int, allowed: tuple[str, ...]) -> bytes:
+    """A client's image URL as Veo's client inlines it, under these image limits."""
+    limits = SimpleNamespace(max_image_bytes=max_bytes, allowed_private_hosts=allowed)
+    monkeypatch.setattr("app.extensions.settings", lambda: limits)
+    inlined = client.inline_image(ImageInput("first_frame", url=url))
+    assert inlined["mimeType"] == "image/png"
+    return base64.b64decode(inlined["bytesBase64Encoded"])
+
+
+def test_image_urls_are_fetched_checked_and_inlined(image_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     allowed = (image_server.split("//")[1],)
-    assert client.fetch_image(f"{image_server}/hop", 1024, allowed) == PNG
-    for path, fragment in (("/html", "did not return"), ("/big", "larger than"), ("/gone", "HTTP 404")):
+    assert fetch_image(monkeypatch, f"{image_server}/hop", 1024, allowed) == PNG
+    for path, fragment in (("/html", "did not serve"), ("/big", "larger than"), ("/gone", "HTTP 404")):
         with pytest.raises(UpstreamError, match=fragment) as refused:
-            client.fetch_image(f"{image_server}{path}", 1024, allowed)
+            fetch_image(monkeypatch, f"{image_server}{path}", 1024, allowed)
         assert (refused.value.kind, refused.value.code) == ("terminal", "invalid_request")
     with pytest.raises(UpstreamError, match="non-public"):
-        client.fetch_image(f"{image_server}/png", 1024, ())
+        fetch_image(monkeypatch, f"{image_server}/png", 1024, ())
     # Veo was not contacted: a failed image fetch must never look like a submission that may have arrived.
     with pytest.raises(UpstreamError, match="HTTP 503") as busy:
-        client.fetch_image(f"{image_server}/boom", 1024, allowed)
+        fetch_image(monkeypatch, f"{image_server}/boom", 1024, allowed)
     assert (busy.value.kind, busy.value.reached) == ("retryable", False)
 
 

@@ -1,7 +1,6 @@
 """Vidu adapter: the four create paths, refusals, states, error bodies from recorded shapes, and the Token header."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -9,22 +8,15 @@ import requests
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import ImageInput, VideoRequest
+from tests.workers.vendors.recorded import download_error, response
 from workers.vendors.base import Refusal, ResultExpired, UpstreamError
 from workers.vendors.vidu import adapter, client, mapping, status
-from workers.vendors.vidu.errors import classify, download_error
+from workers.vendors.vidu.errors import classify
 
 PRO_720 = ModelSpec("viduq3-pro", {"resolution": "720p"})
 PRO_1080_OFFPEAK = ModelSpec("viduq3-pro", {"resolution": "1080p", "off_peak": True})
 MIX_720 = ModelSpec("viduq3-pro", {"resolution": "720p", "mode": "reference"})
 CHANNEL = ChannelConfig(name="c", vendor="vidu", base_url="http://vidu/ent/v2", models={}, api_key="vk")
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    result.headers.update(headers or {})
-    return result
 
 
 def first(url: str = "https://example.com/head.png") -> ImageInput:
@@ -167,8 +159,8 @@ def test_rate_limit_codes_are_a_channel_option_and_retry_after_is_honoured() -> 
 
 
 def test_an_expired_result_link_asks_for_a_fresh_poll() -> None:
-    assert isinstance(download_error(response(403, b"<Error/>")), ResultExpired)
-    assert download_error(response(503, b"")).kind == "retryable"
+    assert isinstance(download_error(client.result, response(403, b"<Error/>")), ResultExpired)
+    assert download_error(client.result, response(503, b"")).kind == "retryable"
 
 
 def test_requests_carry_the_token_scheme_and_a_refusal_at_submit_is_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

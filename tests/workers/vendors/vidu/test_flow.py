@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from simulators import media
-from simulators.core import Job
-from tests.conftest import Sim, make_settings, prepared_app
+from tests.conftest import Sim
 from tests.workers.test_steps import create_video, load, run_until
-from workers import steps
+from tests.workers.vendors import flow
+from tests.workers.vendors.flow import ENDED, assert_completed
 
 # Seed 004's request examples, verbatim.
 TEXT = {"model": "viduq3p-720p", "prompt": " camera, and, slow camera push-in. ", "aspect_ratio": "16:9",
@@ -28,28 +26,18 @@ REFERENCES = {"model": "viduq3p-mix-720p", "prompt": "A @Image1 walking through 
               "aspect_ratio": "16:9", "duration": 5, "extra_body": {"audio": False, "seed": 42}}
 
 
+VIDU = flow.Upstream("vidu")
+
+
 @pytest.fixture
 def app(tmp_path: Path, sim: Sim) -> Flask:
-    """The gateway, taking example.com image URLs without resolving them (the tests have no network)."""
-    allowed = f"{sim.url.split('//', 1)[1]},example.com"
-    return prepared_app(make_settings(tmp_path / "instance", sim.url, VIDGATE_ALLOW_PRIVATE_HOSTS=allowed))
+    return flow.app_allowing(tmp_path, sim, "example.com")
 
 
 def generate(client: FlaskClient, auth: dict[str, str], body: dict[str, Any]) -> int:
-    response = client.post("/v1/video/generations", json=body, headers=auth)
-    assert response.status_code == 200, response.json
-    assert (response.json["status"], response.json["model"]) == ("queued", body["model"])
-    return load(response.json["id"]).id
-
-
-def upstream_job(sim: Sim, upstream_id: str | None) -> Job:
-    job = sim.state.jobs.get("vidu", upstream_id or "")
-    assert job is not None
-    return job
-
-
-def stats(sim: Sim) -> dict[str, Any]:
-    return sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["vidu"]
+    answer = flow.submitted(client, auth, body)
+    assert (answer["status"], answer["model"]) == ("queued", body["model"])
+    return load(answer["id"]).id
 
 
 def test_seed_004_forms_reach_their_create_paths_and_end_stored(
@@ -57,11 +45,11 @@ def test_seed_004_forms_reach_their_create_paths_and_end_stored(
 ) -> None:
     # Submitted together so the simulated jobs overlap and the test stays short.
     task_ids = [generate(client, auth, body) for body in (TEXT, SINGLE_IMAGE, FIRST_LAST, REFERENCES)]
-    tasks = [run_until(task_id, ("completed", "failed")) for task_id in task_ids]
+    tasks = [run_until(task_id, ENDED) for task_id in task_ids]
     assert [task.state for task in tasks] == ["completed"] * 4
-    jobs = [upstream_job(sim, task.upstream_id) for task in tasks]
-    for task, job in zip(tasks, jobs, strict=True):
-        assert task.sha256 == media.video_sha256(job.id)
+    for task in tasks:
+        assert_completed(task, VIDU)
+    jobs = [VIDU.job(sim, task) for task in tasks]
     text, single, first_last, references = (job.params for job in jobs)
     assert [params["path"] for params in (text, single, first_last, references)] == [
         "text2video", "img2video", "start-end2video", "reference2video"]
@@ -86,53 +74,31 @@ def test_openai_videos_route_reaches_vidu_with_a_stored_image(
         "model": "viduq3-turbo", "prompt": "waves", "seconds": "4",
         "input_reference": (io.BytesIO(png), "frame.png", "image/png")})
     assert response.status_code == 200, response.json
-    task = run_until(load(response.json["id"]).id, ("completed", "failed"))
-    job = upstream_job(sim, task.upstream_id)
-    assert task.state == "completed" and task.sha256 == media.video_sha256(job.id)
+    task = run_until(load(response.json["id"]).id, ENDED)
+    assert_completed(task, VIDU)
+    job = VIDU.job(sim, task)
     assert job.params["path"] == "img2video"
     assert job.params["images"] == [{"content_type": "image/png", "bytes": len(png)}]  # a data: URL, as Vidu wants
-    text = run_until(create_video(client, auth, model="viduq3-turbo", seconds="4"), ("completed", "failed"))
-    assert text.state == "completed" and upstream_job(sim, text.upstream_id).params["path"] == "text2video"
+    text = run_until(create_video(client, auth, model="viduq3-turbo", seconds="4"), ENDED)
+    assert text.state == "completed" and VIDU.job(sim, text).params["path"] == "text2video"
 
 
 def test_a_submission_rate_limited_by_vidu_is_retried(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    sim.state.faults.add("vidu", "create", "rate_limit", retry_after=2)
-    task_id = generate(client, auth, TEXT)
-    before = time.time()
-    steps.submit(task_id)
-    task = load(task_id)
-    assert (task.state, task.submit_attempts, task.upstream_id) == ("pending", 1, None)
-    assert task.next_action_at >= before + 2
-    task = run_until(task_id, ("completed", "failed"))
-    assert task.state == "completed" and task.sha256 == media.video_sha256(task.upstream_id)
-    assert (stats(sim)["create_requests"], stats(sim)["submissions"]) == (2, 1)
+    flow.rate_limited_then_recovers(sim, VIDU, generate(client, auth, TEXT), retry_after=2)
 
 
 def test_a_moderated_task_fails_with_content_policy(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    sim.state.faults.add("vidu", "create", "moderation")
-    task = run_until(generate(client, auth, TEXT), ("completed", "failed"))
-    assert task.state == "failed" and task.error_code == "content_policy"
+    task = flow.moderated(sim, VIDU, generate(client, auth, TEXT))
     assert "CreationPolicyViolation" in task.error_message
 
 
 def test_an_expired_creation_url_is_polled_again(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    sim.state.settings.update({"url_ttl": 0})
-    task_id = generate(client, auth, SINGLE_IMAGE)
-    run_until(task_id, ("downloading",))
-    steps.download(task_id)
-    task = load(task_id)
-    assert (task.state, task.download_attempts, task.storage_key) == ("running", 1, None)
-    sim.state.settings.update({"url_ttl": 3600})
-    task = run_until(task_id, ("completed", "failed"))
-    assert task.state == "completed" and task.sha256 == media.video_sha256(task.upstream_id)
+    flow.expired_link_then_recovers(sim, VIDU, generate(client, auth, SINGLE_IMAGE))
 
 
 def test_deleting_a_running_task_cancels_it_at_vidu(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    sim.state.settings.update({"job_seconds": "60"})
-    task = run_until(generate(client, auth, TEXT), ("running",))
-    assert client.delete(f"/v1/videos/{task.public_id}", headers=auth).status_code == 200
-    steps.cleanup(task.id)
-    assert upstream_job(sim, task.upstream_id).cancelled
+    task = flow.deleted_while_running(client, auth, sim, generate(client, auth, TEXT))
+    assert VIDU.job(sim, task).cancelled
 
 
 @pytest.mark.parametrize(("body", "param"), [
@@ -148,6 +114,5 @@ def test_deleting_a_running_task_cancels_it_at_vidu(client: FlaskClient, auth: d
 ])
 def test_what_vidu_cannot_do_is_a_400_naming_the_field(client: FlaskClient, auth: dict[str, str],
                                                        body: dict[str, Any], param: str) -> None:
-    response = client.post("/v1/video/generations", headers=auth, json={k: v for k, v in body.items() if v is not None})
-    assert response.status_code == 400, response.json
-    assert (response.json["error"]["param"], response.json["error"]["code"]) == (param, "unsupported_value")
+    error = flow.refused(client, auth, {k: v for k, v in body.items() if v is not None})
+    assert (error["param"], error["code"]) == (param, "unsupported_value")

@@ -1,29 +1,20 @@
 """Wan adapter: request mapping and refusals, task statuses and error classification from recorded bodies."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import ImageInput, VideoRequest
+from tests.workers.vendors.recorded import download_error, response
 from workers.vendors.base import Refusal, ResultExpired, UpstreamError
 from workers.vendors.wan import adapter, client, mapping, status
-from workers.vendors.wan.errors import classify, classify_download
+from workers.vendors.wan.errors import classify
 
 T2V = ModelSpec("wan2.5-t2v-preview")
 I2V = ModelSpec("wan2.5-i2v-preview")
 KF2V = ModelSpec("wan2.2-kf2v-flash")
 FIRST, LAST = ImageInput("first_frame", url="https://x/a.png"), ImageInput("last_frame", key="k")
-
-
-def response(status_code: int, body: object, headers: dict[str, str] | None = None) -> requests.Response:
-    result = requests.Response()
-    result.status_code = status_code
-    result._content = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    result.headers.update(headers or {})
-    return result
 
 
 def as_url(image: ImageInput) -> str:
@@ -167,9 +158,9 @@ def test_errors_are_classified() -> None:
 
 def test_an_expired_oss_link_is_re_polled() -> None:
     xml = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
-    assert isinstance(classify_download(response(403, xml)), ResultExpired)
-    assert isinstance(classify_download(response(404, xml)), ResultExpired)
-    assert classify_download(response(500, b"")).kind == "retryable"
+    assert isinstance(download_error(client.video, response(403, xml)), ResultExpired)
+    assert isinstance(download_error(client.video, response(404, xml)), ResultExpired)
+    assert download_error(client.video, response(500, b"")).kind == "retryable"
 
 
 def test_creates_are_async_and_only_pending_tasks_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
