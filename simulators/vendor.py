@@ -226,6 +226,12 @@ class VendorSim:
         on_done: Callable[[str], None] | None,
     ) -> Iterator[bytes]:
         digest = hashlib.sha256()
+
+        def record() -> None:
+            # Called before the last bytes leave: a client holding the whole body may read the stats at once.
+            if on_done is not None:
+                on_done(digest.hexdigest())
+
         # Where a stall or truncation strikes; always before the last byte, so a cut body is really short.
         cut = min(int(fault.option("after_bytes", length // 2)), length - 1) if fault else None
         sent = 0
@@ -234,15 +240,17 @@ class VendorSim:
                 head, chunk = chunk[: cut - sent], chunk[cut - sent :]
                 digest.update(head)
                 sent += len(head)
-                yield head
                 if fault.kind == "truncate":
+                    record()
+                    yield head
                     # Content-Length promised more; closing now leaves the client with a short body.
                     drop_connection(sock)
-                    break
+                    return
+                yield head
                 self.sim.sleep(fault.option("seconds", 30))
                 cut = None
             digest.update(chunk)
             sent += len(chunk)
+            if sent >= length:
+                record()
             yield chunk
-        if on_done is not None:
-            on_done(digest.hexdigest())

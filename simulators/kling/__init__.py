@@ -125,7 +125,7 @@ def _updated_at(job: Job, now: float) -> float:
 def create_blueprint(sim: Simulator) -> Blueprint:
     """Kling's video routes over the shared simulator state; keys from VIDGATE_SIM_KLING_ACCESS_KEY/_SECRET_KEY."""
     access_key = os.environ.get("VIDGATE_SIM_KLING_ACCESS_KEY", "ak-sim-kling")
-    secret_key = os.environ.get("VIDGATE_SIM_KLING_SECRET_KEY", "sk-sim-kling")
+    secret_key = os.environ.get("VIDGATE_SIM_KLING_SECRET_KEY", "sk-sim-kling-secret-key-0123456789ab")
     # The account's resource pack: parallel tasks beyond it are refused with 1303.
     concurrency = int(os.environ.get("VIDGATE_SIM_KLING_CONCURRENCY", "100"))
     vendor = VendorSim(sim, VENDOR, _fault_error, lambda: str(800_000_000_000_000_000 + secrets.randbelow(10**17)))

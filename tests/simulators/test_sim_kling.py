@@ -19,7 +19,7 @@ from .conftest import FakeClock, SleepRecorder, sim_env
 # The simulator's default keys are short; PyJWT warns about short HMAC keys, which is not under test here.
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-ACCESS_KEY, SECRET_KEY = "ak-sim-kling", "sk-sim-kling"
+ACCESS_KEY, SECRET_KEY = "ak-sim-kling", "sk-sim-kling-secret-key-0123456789ab"
 T2V, I2V = "/kling/v1/videos/text2video", "/kling/v1/videos/image2video"
 
 
