@@ -50,6 +50,21 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/vidgate"
 
+    def url_for(self, database: str) -> str:
+        """The URL of another database of this cluster."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create another (empty) database in this cluster; returns its URL."""
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-q", "-c",
+                        f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+        return self.url_for(name)
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+
     def _as_postgres(self, *args: object) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", *map(str, args)], check=True, capture_output=True)
 

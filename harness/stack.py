@@ -34,6 +34,8 @@ class StackConfig:
     celery_app: str = "workers.celery_app"
     wsgi: str = "app.wsgi:app"
     env: dict[str, str] = field(default_factory=dict)
+    # The module run as `python -m <module> --port N` for the simulators (benchmarks wrap it to add routes).
+    simulator_module: str = "simulators"
 
 
 class Stack:
@@ -61,7 +63,7 @@ class Stack:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> Stack:
-        self.spawn("simulators", [sys.executable, "-m", "simulators", "--port", str(self.sim_port)])
+        self.spawn("simulators", [sys.executable, "-m", self.config.simulator_module, "--port", str(self.sim_port)])
         self.run_cli("db", "upgrade")
         self.token = self.run_cli("token", "create", "--account", "harness").strip().splitlines()[-1]
         self.start_web()
@@ -79,16 +81,18 @@ class Stack:
         self.redis.close()
         self.postgres.close()
 
-    def run_cli(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=ROOT,
+    def run_cli(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """`vidgate ARGS` in this stack's environment, plus `env` overrides (another database, say)."""
+        result = subprocess.run([sys.executable, "-m", "app.cli", *args], env={**self.env, **(env or {})}, cwd=ROOT,
                                 capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"vidgate {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         return result.stdout
 
-    def spawn(self, name: str, command: list[str]) -> None:
+    def spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        """Start `command` as process `name` in this stack's environment plus `env` overrides."""
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the process)
-        self.processes[name] = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log,
+        self.processes[name] = subprocess.Popen(command, env={**self.env, **(env or {})}, cwd=ROOT, stdout=log,
                                                 stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
@@ -107,9 +111,19 @@ class Stack:
         self.stop(name, signal.SIGKILL)
 
     def start_web(self) -> None:
-        self.spawn("web", [sys.executable, "-m", "gunicorn", self.config.wsgi, "-b", f"127.0.0.1:{self.web_port}",
-                           "-k", "gthread", "--threads", str(self.config.web_threads),
-                           "-w", str(self.config.web_workers), "--log-level", "warning"])
+        self.spawn("web", self.gunicorn_command(self.config.wsgi, self.web_port))
+
+    def gunicorn_command(self, wsgi: str, port: int) -> list[str]:
+        """The web front's gunicorn command line (Procfile flags) for any WSGI app on `port`."""
+        return [sys.executable, "-m", "gunicorn", wsgi, "-b", f"127.0.0.1:{port}", "-k", "gthread",
+                "--threads", str(self.config.web_threads), "-w", str(self.config.web_workers), "--log-level", "warning"]
+
+    def start_gunicorn(self, name: str, wsgi: str, env: dict[str, str] | None = None) -> str:
+        """Serve another WSGI app with the web front's gunicorn flags on a free port; returns its base URL."""
+        port = free_port()
+        self.spawn(name, self.gunicorn_command(wsgi, port), env)
+        wait_for_port(port)
+        return f"http://127.0.0.1:{port}"
 
     def start_beat(self) -> None:
         self.spawn("beat", [sys.executable, "-m", "celery", "-A", self.config.celery_app, "beat", "-l", "warning",
