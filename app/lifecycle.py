@@ -21,7 +21,6 @@ FAILED = "failed"
 CANCELLED = "cancelled"      # deleted by the client
 
 ACTIVE = (PENDING, SUBMITTING, RUNNING, DOWNLOADING)
-TERMINAL = (COMPLETED, FAILED, CANCELLED)
 
 # Which step a state's next action is, and so which Celery task runs it.
 STEP_FOR_STATE = {

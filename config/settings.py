@@ -26,7 +26,6 @@ class Settings:
     log_level: str = "INFO"
     max_body_bytes: int = 64 * 1024 * 1024
     max_image_bytes: int = 10 * 1024 * 1024
-    max_prompt_chars: int = 10_000
     rate_limit_per_minute: int = 1200  # per token, all routes together; 0 turns the limit off
     dispatch_seconds: float = 1.0
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
