@@ -10,12 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-
 from bench.common import Options, bench_stack, fmt_rate, ms, pause_back_end, table, write_lines
 from bench.measure import LoadResult, Summary, alternate, bulk_requests, paired_ratio, wrk_get, wrk_post
 from bench.report import ROOT, Section, Verdict
-from harness.services import environment, free_port, wait_for_port
+from harness.services import environment, free_port, wait_for_http, wait_for_port
 from harness.stack import Stack
 
 NAME = "peer"
@@ -55,14 +53,7 @@ def litellm_proxy(stack: Stack, executable: Path, workers: int) -> Iterator[tupl
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, timeout=180)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the port opens before the routes are ready
-            try:
-                if requests.get(f"{base}/health/liveliness", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
+        wait_for_http(f"{base}/health/liveliness", timeout=120, interval=1)  # the port opens before the routes
         yield base, key
     finally:
         os.killpg(process.pid, signal.SIGTERM)

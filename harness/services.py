@@ -11,6 +11,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import requests
+
+
+def wait_for_http(url: str, timeout: float = 60.0, interval: float = 0.2) -> bool:
+    """Poll `url` until it answers 2xx; False if it never does within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=max(1.0, interval)).ok:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(interval)
+    return False
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ import requests
 import sqlalchemy
 
 from config.settings import normalise_database_url
-from harness.services import Postgres, Redis, environment, free_port, wait_for_port
+from harness.services import Postgres, Redis, environment, free_port, wait_for_http, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,15 +136,8 @@ class Stack:
             "-c", str(self.config.worker_concurrency), "-l", "warning"])
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.base_url}/readyz", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"the web front did not become ready; see {self.logs}")
+        if not wait_for_http(f"{self.base_url}/readyz", timeout):
+            raise TimeoutError(f"the web front did not become ready; see {self.logs}")
 
     # --- talking to it ---------------------------------------------------------------------------------
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
 from flask.testing import FlaskClient
 
+from harness.services import wait_for_http
 from simulators import media
 from tests.conftest import Sim, make_settings, new_token, prepared_app
 from tests.integration.processes import ROOT, celery, free_port, start, stop
@@ -31,7 +30,7 @@ def test_a_vidgate_upstream_serves_a_vidgate_gateway(tmp_path: Path, sim: Sim) -
     worker = celery("upstream-worker", ["worker", "-B", "-Q", "openai,maintenance", "-P", "threads", "-c", "2",
                                         "-l", "warning", "-n", f"upstream-{port}@%h"], upstream_env, tmp_path)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}")
+        assert wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
         # Downstream: this process, with one channel pointing at the upstream Vidgate.
         channels = tmp_path / "channels.toml"
         channels.write_text(f"""
@@ -54,13 +53,3 @@ models = {{ "sora-2" = "sora-2" }}
     assert task.upstream_id.startswith("video_") and task.upstream_id != job.id
     assert task.sha256 == media.video_sha256(job.id)
 
-
-def _wait_healthy(base_url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise AssertionError(f"{base_url} did not become healthy")
