@@ -127,7 +127,7 @@ def run(options: Options) -> Section:
         big_url, big_token, big_engine = second_database(stack, "vidgate_large")
         large_seconds = seed(big_engine, large, request)
         big_base = stack.start_gunicorn("web_large", "app.wsgi:app", env={"DATABASE_URL": big_url})
-        ceiling = stack.start_gunicorn("ceiling", "bench.trivial_app:app")
+        ceiling = floor = stack.start_gunicorn("ceiling", "bench.trivial_app:app")
         small_ids = write_lines(workdir / "small.ids", read_ids(stack.engine))
         large_ids = write_lines(workdir / "large.ids", read_ids(big_engine))
         counts = [stack.query("SELECT count(*) FROM tasks")[0][0]]
@@ -144,15 +144,19 @@ def run(options: Options) -> Section:
                     big_base, large_ids, template_path, big_token, c, seconds)),
                 "ceiling": lambda c=concurrency: costed([ceiling_pid], lambda: wrk_get(
                     ceiling, small_ids, "/ping", "", c, seconds)),
+                "floor": lambda c=concurrency: costed([ceiling_pid], lambda: wrk_get(
+                    floor, small_ids, "/floor/%s", "", c, seconds)),
             }
             results = alternate(cases, rounds, warmup=True)
-            small, big, top = (Summary.of(results[k]) for k in ("small", "large", "ceiling"))
+            small, big, top, bottom = (Summary.of(results[k]) for k in ("small", "large", "ceiling", "floor"))
             ratio = paired_ratio([r.rps for r in results["small"]], [r.rps for r in results["ceiling"]])
+            floor_ratio = paired_ratio([r.rps for r in results["floor"]], [r.rps for r in results["ceiling"]])
             growth = paired_ratio([r.p50_ms for r in results["large"]], [r.p50_ms for r in results["small"]])
             client = max(s.client_cpu for s in (small, big, top))
             rows.append([str(concurrency), fmt_rate(small.rps), f"{ms(small.p50_ms)} / {ms(small.p99_ms)}",
                          fmt_rate(big.rps), f"{ms(big.p50_ms)} / {ms(big.p99_ms)}", fmt_rate(top.rps),
-                         f"{ms(top.p50_ms)} / {ms(top.p99_ms)}", f"{ratio:.0%}", f"{growth:.2f}x",
+                         f"{ms(top.p50_ms)} / {ms(top.p99_ms)}", fmt_rate(bottom.rps), f"{ratio:.0%}",
+                         f"{floor_ratio:.0%}", f"{growth:.2f}x",
                          f"{small.server_ms:.2f} / {top.server_ms:.2f}",
                          f"{small.errors} / {big.errors} / {top.errors}", f"{client:.2f}"])
             verdicts.append(Verdict(f"c={concurrency} req/s vs ceiling ({SMALL:,} rows)", f"{ratio:.0%}",
@@ -172,10 +176,13 @@ def run(options: Options) -> Section:
         f"{counts[0]:,} task rows, one with {counts[1]:,} (seeded with one `INSERT ... SELECT generate_series` over "
         f"{ACCOUNTS:,} accounts with a skewed spread, a month of history, 86% completed, 7% failed, 4% running, 3% "
         f"pending; {small_seconds:.0f} s and {large_seconds:.0f} s to seed). Ceiling: the trivial app's `GET /ping` "
-        f"under the same flags. Beat and workers stopped. {rounds} alternating rounds of {seconds:.0f} s per case "
+        f"under the same flags; floor: the same app's `GET /floor/{{id}}` (raw psycopg2 and redis-py: the row by "
+        "its id on an autocommit connection and one Redis INCR, the round trips an authenticated, rate-limited "
+        f"read cannot avoid, with no framework logic). Beat and workers stopped. {rounds} alternating rounds of "
+        f"{seconds:.0f} s per case "
         "after a warm-up; medians; ratios are medians of per-round ratios. Latency in ms (p50 / p99).",
         table(["c", f"{SMALL:,} rows req/s", "p50 / p99", f"{large:,} rows req/s", "p50 / p99", "ceiling req/s",
-               "p50 / p99", f"{SMALL:,} rows / ceiling", f"p50 {large:,} / {SMALL:,}",
+               "p50 / p99", "floor req/s", f"{SMALL:,} rows / ceiling", "floor / ceiling", f"p50 {large:,} / {SMALL:,}",
                "web CPU ms/request (Vidgate / ceiling)", "errors", "wrk CPU (cores)"],
               rows),
         f"The route's lookup on the {counts[1]:,}-row table (`EXPLAIN ANALYZE`, one id):\n\n```\n{plan}\n```",

@@ -48,6 +48,9 @@ def run(options: Options) -> Section:
                     "healthz": lambda c=concurrency: costed([web], lambda: wrk_get(
                         stack.base_url, healthz_ids, "/healthz", "", c, seconds)),
                 }
+                if body_name == "JSON":  # the floor stores the raw body; one body shape is enough to show it
+                    cases["floor"] = lambda f=body_file, t=content_type, c=concurrency: costed([top], lambda: wrk_post(
+                        f"{ceiling}/floor", f, t, "", c, seconds))
                 results = alternate(cases, rounds, warmup=True)
                 accepted += sum(r.requests for r in results["vidgate"])
                 row, ratio, target = _row(body_name, concurrency, results)
@@ -68,12 +71,15 @@ def run(options: Options) -> Section:
     body = "\n\n".join([
         "Vidgate's create route against the ceiling: a trivial Flask app (`bench/trivial_app.py`: reads the body, "
         "answers a JSON of the size of a Video object) under the very same gunicorn flags, and the real app's "
-        "`/healthz` (no database: the cost of the app's own request hooks and JSON logging). Beat and the workers "
+        "`/healthz` (no database: the cost of the app's own request hooks and JSON logging), and for JSON the "
+        "trivial app's floor, `POST /floor`: raw psycopg2 and redis-py, one committed INSERT of the body and one "
+        "Redis INCR, the round trips a create cannot avoid, with no framework logic. Beat and the workers "
         "are stopped so only the web front is measured; the created tasks' messages wait in Redis. "
         f"{rounds} alternating rounds of {seconds:.0f} s per case after a warm-up run; medians; ratio = median of "
         "per-round ratios. Latency in ms (p50 / p99).",
         table(["body", "c", "Vidgate req/s", "Vidgate p50 / p99", "ceiling req/s", "ceiling p50 / p99",
-               "/healthz req/s", "Vidgate / ceiling", "web CPU ms/request (Vidgate / ceiling / healthz)", "errors",
+               "/healthz req/s", "floor req/s", "Vidgate / ceiling", "floor / ceiling",
+               "web CPU ms/request (Vidgate / ceiling / healthz)", "errors",
                "wrk CPU (cores)"], rows),
         f"Sanity: the measured rounds got {accepted:,} answered creates and the tasks table holds {written:,} rows "
         "(it also holds the warm-ups' rows and those in flight when wrk stopped).",
@@ -85,8 +91,12 @@ def _row(body: str, concurrency: int, results: dict[str, list[LoadResult]]) -> t
     target, ceiling, healthz = (Summary.of(results[k]) for k in ("vidgate", "ceiling", "healthz"))
     ratio = paired_ratio([r.rps for r in results["vidgate"]], [r.rps for r in results["ceiling"]])
     client = max(target.client_cpu, ceiling.client_cpu, healthz.client_cpu)
+    floor_rate, floor_ratio = "-", "-"
+    if "floor" in results:
+        floor_rate = fmt_rate(Summary.of(results["floor"]).rps)
+        floor_ratio = f"{paired_ratio([r.rps for r in results['floor']], [r.rps for r in results['ceiling']]):.0%}"
     row = [body, str(concurrency), fmt_rate(target.rps), target_latency(target), fmt_rate(ceiling.rps),
-           target_latency(ceiling), fmt_rate(healthz.rps), f"{ratio:.0%}",
+           target_latency(ceiling), fmt_rate(healthz.rps), floor_rate, f"{ratio:.0%}", floor_ratio,
            f"{target.server_ms:.2f} / {ceiling.server_ms:.2f} / {healthz.server_ms:.2f}",
            f"{target.errors} / {ceiling.errors}", f"{client:.2f}"]
     return row, ratio, target
