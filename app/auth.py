@@ -3,16 +3,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
+from time import monotonic
 
 from flask import g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
+from app.extensions import settings
 from app.models import Account, ApiToken, now
 
 TOKEN_PREFIX = "vg_"
+CACHED_TOKENS = 10_000
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,41 @@ class Caller:
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models
+
+
+class CallerCache:
+    """Valid tokens' callers by token hash, each trusted for a while in this process (see README, API notes).
+
+    Reads take no lock (a dict lookup is atomic); writers lock so the size check and the insert go together.
+    When full, the oldest entry goes: a bound on memory, not an LRU, since a miss only costs one query.
+    """
+
+    def __init__(self, max_entries: int = CACHED_TOKENS) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Caller | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[0] <= monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, caller: Caller, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._entries.pop(token_hash, None)  # re-inserted at the end: the dict's order is the age order
+            while len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[token_hash] = (monotonic() + seconds, caller)
+
+    def drop(self, token_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(token_hash, None)
+
+
+callers = CallerCache()
 
 
 def hash_token(token: str) -> str:
@@ -52,10 +91,15 @@ def authenticate(session: Session) -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Missing bearer token: send 'Authorization: Bearer <token>'.", code="missing_api_key",
                        headers={"WWW-Authenticate": "Bearer"})
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
-    if row is None or row.revoked_at is not None:
-        raise ApiError(401, "Invalid or revoked token.", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-    caller = Caller(row.account_id, row.id, tuple(row.allowed_models) if row.allowed_models else None)
+    token_hash = hash_token(token.strip())
+    caller = callers.get(token_hash)
+    if caller is None:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+        if row is None or row.revoked_at is not None:
+            raise ApiError(401, "Invalid or revoked token.", code="invalid_api_key",
+                           headers={"WWW-Authenticate": "Bearer"})
+        caller = Caller(row.account_id, row.id, tuple(row.allowed_models) if row.allowed_models else None)
+        callers.put(token_hash, caller, settings().token_cache_seconds)
     g.caller = caller
     return caller
 
@@ -65,4 +109,5 @@ def revoke_token(session: Session, token_id: int) -> bool:
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = now()
+    callers.drop(row.token_hash)  # other web processes stop trusting it within token_cache_seconds
     return True

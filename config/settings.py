@@ -27,6 +27,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_image_bytes: int = 10 * 1024 * 1024
     rate_limit_per_minute: int = 1200  # per token, all routes together; 0 turns the limit off
+    # How long a web process trusts a token it has checked, without asking the database again; 0: always ask.
+    token_cache_seconds: float = 5.0
     dispatch_seconds: float = 1.0
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
     vendor_read_timeout: float = 30.0  # seconds to wait for a vendor's answer
@@ -85,6 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=int(env.get("VIDGATE_MAX_BODY_BYTES", str(64 * 1024 * 1024))),
         max_image_bytes=int(env.get("VIDGATE_MAX_IMAGE_BYTES", str(10 * 1024 * 1024))),
         rate_limit_per_minute=int(env.get("VIDGATE_RATE_LIMIT_PER_MINUTE", "1200")),
+        token_cache_seconds=float(env.get("VIDGATE_TOKEN_CACHE_SECONDS", "5")),
         dispatch_seconds=float(env.get("VIDGATE_DISPATCH_SECONDS", "1")),
         housekeeping_seconds=float(env.get("VIDGATE_HOUSEKEEPING_SECONDS", "300")),
         resend_after_seconds=float(env.get("VIDGATE_RESEND_AFTER_SECONDS", "60")),

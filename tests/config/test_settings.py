@@ -54,3 +54,9 @@ def test_channel_secrets_come_from_the_environment(tmp_path: Path) -> None:
 
 def test_the_committed_procfile_is_the_process_table() -> None:
     assert (ROOT / "Procfile").read_text() == procfile()
+
+
+def test_the_token_cache_lasts_five_seconds_unless_told(tmp_path: Path) -> None:
+    assert load_settings({"VIDGATE_DATA_DIR": str(tmp_path)}).token_cache_seconds == 5
+    assert load_settings({"VIDGATE_DATA_DIR": str(tmp_path), "VIDGATE_TOKEN_CACHE_SECONDS": "0"}
+                         ).token_cache_seconds == 0
