@@ -18,7 +18,7 @@ log = logging.getLogger("vidgate.web")
 
 def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
-    settings = init_extensions(settings)
+    settings = init_extensions(settings, pre_ping=False)
     configure_app(app, settings)
     configure_logging(settings.log_level, channels.secrets)
     register_extensions(app)

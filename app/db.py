@@ -1,12 +1,19 @@
 """Database engine and sessions, shared by the web front and the workers."""
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+# Without pre-ping, pooled connections are replaced after this many seconds, well inside the idle timeouts of
+# NAT gateways and load balancers (AWS NLB: 350 s) that drop a connection without telling either end.
+RECYCLE_SECONDS = 300
 
 
 class Database:
@@ -14,14 +21,16 @@ class Database:
 
     def __init__(self) -> None:
         self._engine: Engine | None = None
+        self._pre_ping = True
         self._sessionmaker: sessionmaker[Session] | None = None
 
-    def init(self, url: str) -> None:
-        if self._engine is not None and str(self._engine.url) == url:
+    def init(self, url: str, *, pre_ping: bool = True) -> None:
+        """`pre_ping=False` is for the web front (see make_engine)."""
+        if self._engine is not None and str(self._engine.url) == url and self._pre_ping == pre_ping:
             return
         if self._engine is not None:
             self._engine.dispose()
-        self._engine = make_engine(url)
+        self._engine, self._pre_ping = make_engine(url, pre_ping=pre_ping), pre_ping
         self._sessionmaker = sessionmaker(self._engine, expire_on_commit=False)
 
     @property
@@ -42,7 +51,10 @@ class Database:
             yield session
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """An engine for `url`. PostgreSQL connections are checked before each use: by default with a `SELECT 1`
+    (pre-ping), which workers keep since a step must not fail on a connection a database restart left dead;
+    with `pre_ping=False` (the web front) by a look at the socket instead, which costs no round trip."""
     if url.startswith("sqlite"):
         # Several processes share one file in the embedded default: WAL lets readers run beside the one
         # writer, and a generous busy timeout makes writers queue instead of failing with "locked".
@@ -57,4 +69,21 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if pre_ping:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_recycle=RECYCLE_SECONDS, pool_size=10, max_overflow=20)
+    event.listen(engine, "checkout", _replace_if_closed_by_server)
+    return engine
+
+
+def _replace_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Make the pool open a fresh connection in place of one the server has closed while it sat idle.
+
+    PostgreSQL sends nothing to an idle client except its goodbye (restart, pg_terminate_backend, idle
+    timeout), so anything readable on the socket means the connection is gone. A connection that dies
+    later still fails its request with the 503 `database_unavailable`, and SQLAlchemy then replaces it.
+    """
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this pooled connection")

@@ -66,14 +66,17 @@ def settings() -> Settings:
     return _settings
 
 
-def init_extensions(config: Settings | None = None) -> Settings:
-    """Bind every singleton to one Settings; the web app, workers, beat and CLI all start here."""
+def init_extensions(config: Settings | None = None, *, pre_ping: bool = True) -> Settings:
+    """Bind every singleton to one Settings; the web app, workers, beat and CLI all start here.
+
+    The web front passes `pre_ping=False`: a round trip per request saved (see app.db.make_engine).
+    """
     from workers.celery_config import configure_celery
 
     global _settings
     _settings = config or load_settings()
     _settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db.init(_settings.database_url)
+    db.init(_settings.database_url, pre_ping=pre_ping)
     storage.init(open_storage(_settings.storage_url))
     rate_limiter.backend = make_limiter(_settings.redis_url, _settings.rate_limit_per_minute)
     channels.init(load_channels(_settings.channels_file, _settings.environ), db)
