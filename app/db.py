@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,7 @@ class Database:
 
     def __init__(self) -> None:
         self._engine: Engine | None = None
+        self._autocommit_engine: Engine | None = None
         self._pre_ping = True
         self._sessionmaker: sessionmaker[Session] | None = None
 
@@ -28,9 +29,13 @@ class Database:
         """`pre_ping=False` is for the web front (see make_engine)."""
         if self._engine is not None and str(self._engine.url) == url and self._pre_ping == pre_ping:
             return
-        if self._engine is not None:
-            self._engine.dispose()
+        for engine in (self._engine, self._autocommit_engine):
+            if engine is not None:
+                engine.dispose()
         self._engine, self._pre_ping = make_engine(url, pre_ping=pre_ping), pre_ping
+        # A pool of its own: switching a pooled connection to autocommit and back costs psycopg2 a round trip
+        # (SET default_transaction_isolation) each time. Connections are opened only once it is used.
+        self._autocommit_engine = make_engine(url, pre_ping=pre_ping, autocommit=True)
         self._sessionmaker = sessionmaker(self._engine, expire_on_commit=False)
 
     @property
@@ -45,20 +50,31 @@ class Database:
         return self._sessionmaker()
 
     @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which each statement commits by itself: one round trip a statement, no BEGIN and no
+        ROLLBACK at the end; for the web's single-statement reads and inserts."""
+        if self._autocommit_engine is None:
+            raise RuntimeError("database not initialised: call init_extensions(settings) first")
+        with self._autocommit_engine.connect() as connection:
+            yield connection
+
+    @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error; used by workers and the CLI."""
         with self.session() as session, session.begin():
             yield session
 
 
-def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
-    """An engine for `url`. PostgreSQL connections are checked before each use: by default with a `SELECT 1`
-    (pre-ping), which workers keep since a step must not fail on a connection a database restart left dead;
-    with `pre_ping=False` (the web front) by a look at the socket instead, which costs no round trip."""
+def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) -> Engine:
+    """An engine for `url`, in autocommit mode if asked. PostgreSQL connections are checked before each use: by
+    default with a `SELECT 1` (pre-ping), which workers keep since a step must not fail on a connection a
+    database restart left dead; with `pre_ping=False` (the web front) by a look at the socket instead, which
+    costs no round trip."""
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         # Several processes share one file in the embedded default: WAL lets readers run beside the one
         # writer, and a generous busy timeout makes writers queue instead of failing with "locked".
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -70,8 +86,8 @@ def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
 
         return engine
     if pre_ping:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    engine = create_engine(url, pool_recycle=RECYCLE_SECONDS, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **options)
+    engine = create_engine(url, pool_recycle=RECYCLE_SECONDS, pool_size=10, max_overflow=20, **options)
     event.listen(engine, "checkout", _replace_if_closed_by_server)
     return engine
 

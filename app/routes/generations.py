@@ -5,7 +5,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from app.normalize import read_body
-from app.routes import caller, document_errors, owned_task, session
+from app.routes import caller, document_errors, session, task_view
 from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
 from app.schemas import GenerationSchema, TaskSummarySchema
 from app.serializers import generation_object
@@ -30,5 +30,5 @@ def create_generation():  # type: ignore[no-untyped-def]
 @document_errors(blp, 401, 404)
 def get_generation(task_id: str):  # type: ignore[no-untyped-def]
     """A unified task: status, progress and, once completed, `url` and `format`."""
-    task = owned_task(task_id, what="task")
+    task = task_view(task_id, what="task")
     return with_poll_hint(task, generation_object(task))

@@ -10,12 +10,11 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
-from app.models import Task
 from app.normalize import Body, read_body
 from app.normalize import validate as validate_fields
-from app.routes import caller, document_errors, owned_task, session
+from app.routes import caller, document_errors, session, task_view
 from app.schemas import JimengQuery, JimengSchema
-from app.serializers import content_url
+from app.serializers import TaskView, content_url
 from app.submission import submit
 
 blp = Blueprint("jimeng", __name__, url_prefix="/jimeng", description="Jimeng (Volcengine visual) compatible API")
@@ -87,7 +86,7 @@ def unified_body(data: dict[str, Any]) -> Body:
     return Body(fields_, {})
 
 
-def result(task: Task | None) -> dict[str, Any]:
+def result(task: TaskView | None) -> dict[str, Any]:
     """GetResult's answer: a failed task is `done` with a non-10000 code and the reason, as Volcengine does."""
     if task is None:
         return envelope(SUCCESS, "Success", {"status": "not_found", "video_url": ""})
@@ -113,7 +112,7 @@ def action(Action: str, Version: str):  # type: ignore[no-untyped-def]  # noqa: 
         return envelope(SUCCESS, "Success", {"task_id": task.public_id})
     data = validate_fields(GetResultSchema(), body.fields)
     try:
-        task: Task | None = owned_task(data["task_id"], what="task")
+        task: TaskView | None = task_view(data["task_id"], what="task")
     except ApiError:
         task = None
     return result(task)

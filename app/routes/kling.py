@@ -8,12 +8,11 @@ from flask_smorest import Blueprint
 
 from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
-from app.models import Task
 from app.normalize import Body, read_body
-from app.routes import caller, document_errors, owned_task, session
+from app.routes import caller, document_errors, session, task_view
 from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
 from app.schemas import KlingErrorSchema, KlingTaskSchema
-from app.serializers import content_url, generation_object
+from app.serializers import TaskView, content_url, generation_object
 from app.submission import submit
 
 blp = Blueprint("kling", __name__, url_prefix="/kling/v1/videos", description="Kling-compatible API")
@@ -61,7 +60,7 @@ def unified_body(body: Body, action: str) -> tuple[Body, str | None]:
     return Body(fields, body.files), reference
 
 
-def kling_task(task: Task) -> dict[str, Any]:
+def kling_task(task: TaskView) -> dict[str, Any]:
     """Kling's task envelope, with the unified task fields beside it at the top level."""
     status = public_status(task)
     seconds = task.request.get("seconds")
@@ -104,5 +103,5 @@ def create(action: str):  # type: ignore[no-untyped-def]
 def query(action: str, task_id: str):  # type: ignore[no-untyped-def]
     """A task in Kling's envelope; either action path reads any of the caller's tasks."""
     _action(action)
-    task = owned_task(task_id, what="task")
+    task = task_view(task_id, what="task")
     return with_poll_hint(task, kling_task(task))

@@ -11,10 +11,10 @@ from werkzeug.wsgi import wrap_file
 
 from app import lifecycle
 from app.errors import ApiError, bad_field
-from app.extensions import storage
+from app.extensions import db, storage
 from app.models import Task, now
 from app.normalize import read_body, sniff_image
-from app.routes import caller, document_errors, owned_task, session
+from app.routes import caller, document_errors, owned_task, session, task_view
 from app.schemas import (
     ContentQuery,
     DeletedSchema,
@@ -24,7 +24,7 @@ from app.schemas import (
     VideoListSchema,
     VideoSchema,
 )
-from app.serializers import poll_after_ms, video_object
+from app.serializers import VIEW_COLUMNS, TaskView, poll_after_ms, video_object
 from app.storage import thumbnail_key
 from app.submission import create_task, new_public_id, submit
 from app.video_request import VideoRequest
@@ -42,7 +42,7 @@ STREAM_BUFFER = 256 * 1024
 ERRORS = (400, 401, 403, 404, 409, 413, 415, 429)
 
 
-def with_poll_hint(task: Task, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     return body, 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
 
 
@@ -63,14 +63,15 @@ def create_video():  # type: ignore[no-untyped-def]
 def list_videos(limit: int, order: str, after: str | None = None):  # type: ignore[no-untyped-def]
     """The caller's videos, newest first by default, with keyset pagination on `after`."""
     account_id = caller().account_id
-    query = select(Task).where(Task.account_id == account_id, Task.deleted_at.is_(None))
-    if after:
-        cursor = session().scalar(select(Task.id).where(Task.account_id == account_id, Task.public_id == after))
-        if cursor is None:
-            raise bad_field("after", "after must be the id of one of your videos")
-        query = query.where(Task.id < cursor if order == "desc" else Task.id > cursor)
-    query = query.order_by(Task.id.desc() if order == "desc" else Task.id.asc()).limit(limit + 1)
-    rows = list(session().scalars(query))
+    query = select(*VIEW_COLUMNS).where(Task.account_id == account_id, Task.deleted_at.is_(None))
+    with db.autocommit() as connection:  # reads only: no transaction to begin or roll back
+        if after:
+            cursor = connection.scalar(select(Task.id).where(Task.account_id == account_id, Task.public_id == after))
+            if cursor is None:
+                raise bad_field("after", "after must be the id of one of your videos")
+            query = query.where(Task.id < cursor if order == "desc" else Task.id > cursor)
+        query = query.order_by(Task.id.desc() if order == "desc" else Task.id.asc()).limit(limit + 1)
+        rows = connection.execute(query).all()
     page = rows[:limit]
     data = [video_object(task) for task in page]
     return {
@@ -87,7 +88,7 @@ def list_videos(limit: int, order: str, after: str | None = None):  # type: igno
 @document_errors(blp, 401, 404)
 def retrieve_video(video_id: str):  # type: ignore[no-untyped-def]
     """A video's status; `openai-poll-after-ms` says when to ask again."""
-    task = owned_task(video_id)
+    task = task_view(video_id)
     return with_poll_hint(task, video_object(task))
 
 
@@ -121,7 +122,7 @@ def delete_task(task: Task) -> None:
 @document_errors(blp, 400, 401, 404)
 def video_content(video_id: str, variant: str):  # type: ignore[no-untyped-def]
     """Stream the stored file with Range, ETag and Content-Length, in constant memory."""
-    task = owned_task(video_id)
+    task = task_view(video_id)
     if task.state != lifecycle.COMPLETED:
         if task.state == lifecycle.FAILED:
             raise ApiError(404, f"Video {video_id} failed; it has no content.", code="video_failed")

@@ -1,0 +1,81 @@
+"""Reads without the ORM: a row of VIEW_COLUMNS answers exactly as the Task does, in one autocommit statement."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import Engine
+
+from app.extensions import db
+from app.models import Task
+from app.routes import task_view
+from app.routes.jimeng import result
+from app.routes.kling import kling_task
+from app.serializers import generation_object, video_object
+
+
+@pytest.fixture
+def statements(app: Flask) -> Iterator[list[tuple[str, bool]]]:
+    """Each statement the app sends, and whether its connection was in autocommit mode (the app is on SQLite,
+    whose driver says so with isolation_level None)."""
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append((statement, conn.connection.dbapi_connection.isolation_level is None))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+def create(client: FlaskClient, auth: dict[str, str]) -> str:
+    response = client.post("/v1/videos", json={"model": "sora-2", "prompt": "a fox", "seconds": "4",
+                                               "metadata": {"k": "v"}}, headers=auth)
+    assert response.status_code == 200, response.json
+    return response.json["id"]
+
+
+STATES = [
+    {},
+    {"state": "running", "upstream_status": "running", "progress": 40},
+    {"state": "completed", "progress": 100, "completed_at": 1.7e9 + 60, "expires_at": 1.7e9 + 3600,
+     "storage_key": "videos/x.mp4", "sha256": "ab" * 32, "content_type": "video/mp4", "next_action_at": None},
+    {"state": "failed", "error_code": "timeout", "error_message": "too slow", "next_action_at": None},
+]
+
+
+@pytest.mark.parametrize("values", STATES, ids=["queued", "running", "completed", "failed"])
+def test_a_row_answers_as_the_task_does(app: Flask, client: FlaskClient, auth: dict[str, str],
+                                        values: dict[str, object]) -> None:
+    public_id = create(client, auth)
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.public_id == public_id).values(**values))
+    with app.test_request_context(headers=auth), db.session() as session:
+        task = session.scalar(select(Task).where(Task.public_id == public_id))
+        row = task_view(public_id)
+        for serialise in (video_object, generation_object, kling_task, result):
+            assert serialise(row) == serialise(task), serialise.__name__  # type: ignore[operator]
+
+
+def test_status_reads_are_one_autocommit_statement_each(client: FlaskClient, auth: dict[str, str],
+                                                        statements: list[tuple[str, bool]]) -> None:
+    public_id = create(client, auth)
+    paths = [f"/v1/videos/{public_id}", f"/v1/videos/{public_id}/content", f"/v1/video/generations/{public_id}",
+             f"/kling/v1/videos/text2video/{public_id}", "/v1/videos"]
+    statements.clear()  # the token was checked (and cached) by the create
+    for path in paths:
+        assert client.get(path, headers=auth).status_code in (200, 404)
+    assert len(statements) == len(paths)
+    assert all(autocommit for _, autocommit in statements), statements
+
+
+def test_reads_of_a_deleted_task_are_not_found(client: FlaskClient, auth: dict[str, str]) -> None:
+    public_id = create(client, auth)
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.public_id == public_id).values(deleted_at=time.time()))
+    assert client.get(f"/v1/videos/{public_id}", headers=auth).json["error"]["code"] == "video_not_found"
+    assert client.get(f"/v1/video/generations/{public_id}", headers=auth).json["error"]["code"] == "task_not_found"
