@@ -5,17 +5,17 @@ import secrets
 from typing import Any
 
 from flask import Request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app import lifecycle
 from app.auth import Caller
 from app.errors import ApiError, bad_field
-from app.extensions import channels, settings, storage
+from app.extensions import channels, db, settings, storage
 from app.models import Task, now
 from app.normalize import Body, ImagePolicy, normalise, validate
 from app.schemas import VideoCreateSchema
+from app.serializers import VIEW_COLUMNS, TaskView
 from app.storage import inputs_key
 from app.video_request import VideoRequest
 from workers.vendors import get_adapter
@@ -38,26 +38,29 @@ def image_policy(public_id: str) -> ImagePolicy:
     return ImagePolicy(config.max_image_bytes, config.allowed_private_hosts, store)
 
 
-def submit(session: Session, caller: Caller, request: Request, body: Body, dialect: str,
-           default_model: str | None = None, client_reference: str | None = None) -> Task:
+def submit(caller: Caller, request: Request, body: Body, dialect: str,
+           default_model: str | None = None, client_reference: str | None = None) -> TaskView:
     """The whole create path of every dialect, from a body already in the unified field names."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     fingerprint = body.fingerprint() if key else None
     if key:
-        replay = _replay(session, caller, key, fingerprint)
+        replay = _replay(caller, key, fingerprint)
         if replay is not None:
             return replay
     data = validate(_create_schema, body.fields)
     public_id = new_public_id()
     video_request = normalise(data, body.files, image_policy(public_id), default_model)
-    return create_task(session, caller, video_request, dialect, public_id, client_metadata=data.get("metadata"),
+    return create_task(caller, video_request, dialect, public_id, client_metadata=data.get("metadata"),
                        idempotency_key=key, request_hash=fingerprint, client_reference=client_reference)
 
 
-def create_task(session: Session, caller: Caller, video_request: VideoRequest, dialect: str, public_id: str,
+def create_task(caller: Caller, video_request: VideoRequest, dialect: str, public_id: str,
                 *, client_metadata: dict[str, Any] | None = None, idempotency_key: str | None = None,
                 request_hash: str | None = None, source: Task | None = None,
-                client_reference: str | None = None) -> Task:
+                client_reference: str | None = None) -> TaskView:
+    """Write the task, pending, and answer with its row. No message is sent from here: the dispatcher sends the
+    first step of a row whose `sent_at` is NULL within one tick (VIDGATE_DISPATCH_SECONDS), as it sends every
+    other step, so the request saves a broker publish and the dispatcher's flow control sees every task."""
     model = video_request.model
     if not caller.may_use(model):
         raise ApiError(403, f"This token may not use model {model!r}.", code="model_not_allowed", param="model")
@@ -85,32 +88,34 @@ def create_task(session: Session, caller: Caller, video_request: VideoRequest, d
     except Refusal as refusal:
         raise bad_field(refusal.param, f"{refusal.message} (model {model})", "unsupported_value") from refusal
     created = now()
-    task = Task(
+    # One INSERT ... RETURNING on an autocommit connection: one round trip, no ORM unit of work.
+    statement = insert(Task).values(
         public_id=public_id, account_id=caller.account_id, token_id=caller.token_id, dialect=dialect,
         model=model, vendor=channel.vendor, channel_id=channel.id, upstream_model=spec.upstream,
         state=lifecycle.PENDING, request=video_request.to_json(), client_metadata=client_metadata,
         idempotency_key=idempotency_key, request_hash=request_hash,
         remixed_from=source.public_id if source else None, submit_key=secrets.token_hex(16),
-        client_reference=client_reference,
-        created_at=created, deadline_at=created + (spec.deadline_minutes or channel.deadline_minutes) * 60,
-        next_action_at=created, sent_at=created,
-    )
-    session.add(task)
+        client_reference=client_reference, created_at=created, updated_at=created,
+        deadline_at=created + (spec.deadline_minutes or channel.deadline_minutes) * 60,
+        next_action_at=created, sent_at=None,
+    ).returning(*VIEW_COLUMNS)
     try:
-        session.commit()
+        with db.autocommit() as connection:
+            return connection.execute(statement).one()  # type: ignore[return-value]  # a TaskView row
     except IntegrityError:
-        session.rollback()
         if idempotency_key:  # a concurrent request with the same key won the race
-            replay = _replay(session, caller, idempotency_key, request_hash)
+            replay = _replay(caller, idempotency_key, request_hash)
             if replay is not None:
                 return replay
         raise
-    lifecycle.enqueue(task)
-    return task
 
 
-def _replay(session: Session, caller: Caller, key: str, fingerprint: str | None) -> Task | None:
-    existing = session.scalar(select(Task).where(Task.account_id == caller.account_id, Task.idempotency_key == key))
+def _replay(caller: Caller, key: str, fingerprint: str | None) -> TaskView | None:
+    with db.autocommit() as connection:
+        existing = connection.execute(
+            select(*VIEW_COLUMNS, Task.request_hash)
+            .where(Task.account_id == caller.account_id, Task.idempotency_key == key)
+        ).first()
     if existing is None:
         return None
     if existing.request_hash != fingerprint:

@@ -5,7 +5,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from app.normalize import read_body
-from app.routes import caller, document_errors, session, task_view
+from app.routes import caller, document_errors, task_view
 from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
 from app.schemas import GenerationSchema, TaskSummarySchema
 from app.serializers import generation_object
@@ -21,7 +21,7 @@ blp = Blueprint("generations", __name__, url_prefix="/v1/video/generations",
 @document_errors(blp, *ERRORS)
 def create_generation():  # type: ignore[no-untyped-def]
     """Submit a generation in the unified format (the four request forms of seed 004 included)."""
-    task = submit(session(), caller(), request, read_body(request), dialect="unified")
+    task = submit(caller(), request, read_body(request), dialect="unified")
     return with_poll_hint(task, generation_object(task))
 
 

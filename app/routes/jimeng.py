@@ -12,7 +12,7 @@ from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
 from app.normalize import Body, read_body
 from app.normalize import validate as validate_fields
-from app.routes import caller, document_errors, session, task_view
+from app.routes import caller, document_errors, task_view
 from app.schemas import JimengQuery, JimengSchema
 from app.serializers import TaskView, content_url
 from app.submission import submit
@@ -108,7 +108,7 @@ def action(Action: str, Version: str):  # type: ignore[no-untyped-def]  # noqa: 
     body = read_body(request)
     if Action == "CVSync2AsyncSubmitTask":
         data = validate_fields(SubmitSchema(), body.fields)
-        task = submit(session(), who, request, unified_body(data), dialect="jimeng")
+        task = submit(who, request, unified_body(data), dialect="jimeng")
         return envelope(SUCCESS, "Success", {"task_id": task.public_id})
     data = validate_fields(GetResultSchema(), body.fields)
     try:

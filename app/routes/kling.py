@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
 from app.normalize import Body, read_body
-from app.routes import caller, document_errors, session, task_view
+from app.routes import caller, document_errors, task_view
 from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
 from app.schemas import KlingErrorSchema, KlingTaskSchema
 from app.serializers import TaskView, content_url, generation_object
@@ -93,7 +93,7 @@ def create(action: str):  # type: ignore[no-untyped-def]
     """Create a Kling text2video or image2video task (any model; `model_name` defaults to kling-v1)."""
     who = caller()
     body, reference = unified_body(read_body(request), _action(action))
-    task = submit(session(), who, request, body, dialect="kling", client_reference=reference)
+    task = submit(who, request, body, dialect="kling", client_reference=reference)
     return with_poll_hint(task, kling_task(task))
 
 

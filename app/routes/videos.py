@@ -52,7 +52,7 @@ def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[dict[str, Any]
 @document_errors(blp, *ERRORS)
 def create_video():  # type: ignore[no-untyped-def]
     """Create a video (multipart/form-data as the OpenAI SDK sends it, or JSON)."""
-    task = submit(session(), caller(), request, read_body(request), dialect="openai", default_model="sora-2")
+    task = submit(caller(), request, read_body(request), dialect="openai", default_model="sora-2")
     return with_poll_hint(task, video_object(task))
 
 
@@ -160,6 +160,6 @@ def remix_video(video_id: str, prompt: str):  # type: ignore[no-untyped-def]
     original = VideoRequest.from_json(source.request)
     remix = VideoRequest(model=source.model, prompt=prompt, seconds=original.seconds, width=original.width,
                          height=original.height, remix_of_upstream_id=source.upstream_id)
-    task = create_task(session(), caller(), remix, "openai", new_public_id(), source=source)
+    task = create_task(caller(), remix, "openai", new_public_id(), source=source)
     return with_poll_hint(task, video_object(task))
 
