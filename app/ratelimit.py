@@ -31,7 +31,9 @@ class RedisRateLimiter:
         slot = int(now // self.window)
         name = f"vidgate:ratelimit:{key}:{slot}"
         try:
-            with self.client.pipeline() as pipe:
+            # Both commands in one round trip and without MULTI/EXEC, which would double the commands and replies
+            # to parse: should a connection drop between the two, the next request of the window sets the expiry.
+            with self.client.pipeline(transaction=False) as pipe:
                 count, _ = pipe.incr(name).expire(name, int(self.window) + 1).execute()
         except redis.RedisError:
             # A limiter that is down must not take the API down with it: let the request through.

@@ -54,11 +54,16 @@ def content_url(task: TaskView) -> str:
 
 
 def video_object(task: TaskView) -> dict[str, Any]:
-    """The OpenAI Video object; `task_id` is its legacy alias and `url` appears once completed."""
+    """The OpenAI Video object; `task_id` is its legacy alias and `url` appears once completed.
+
+    Built in VideoSchema's shape (its fields, in its order), as every object here is in its schema's, so the
+    routes can answer it as it is instead of having flask-smorest dump it again (tests/app/test_serializers.py).
+    """
     req = task.request
     status = public_status(task)
     body: dict[str, Any] = {
         "id": task.public_id,
+        "task_id": task.public_id,
         "object": "video",
         "model": task.model,
         "status": status,
@@ -73,7 +78,6 @@ def video_object(task: TaskView) -> dict[str, Any]:
         "error": {"code": task.error_code or "upstream_error", "message": task.error_message or ""}
         if task.state == FAILED else None,
         "metadata": task.client_metadata,
-        "task_id": task.public_id,
     }
     if task.state == COMPLETED:
         body["url"] = content_url(task)

@@ -13,6 +13,7 @@ from app.submission import submit
 
 blp = Blueprint("generations", __name__, url_prefix="/v1/video/generations",
                 description="Unified video generation API")
+_summary = TaskSummarySchema()  # a unified create answers the first fields of the task only
 
 
 @blp.route("", methods=["POST"])
@@ -22,7 +23,7 @@ blp = Blueprint("generations", __name__, url_prefix="/v1/video/generations",
 def create_generation():  # type: ignore[no-untyped-def]
     """Submit a generation in the unified format (the four request forms of seed 004 included)."""
     task = submit(caller(), request, read_body(request), dialect="unified")
-    return with_poll_hint(task, generation_object(task))
+    return with_poll_hint(task, _summary.dump(generation_object(task)))
 
 
 @blp.route("/<string:task_id>", methods=["GET"])

@@ -75,8 +75,8 @@ def kling_task(task: TaskView) -> dict[str, Any]:
         "updated_at": int(task.updated_at * 1000),
         "task_result": {"videos": videos},
     }
-    return {"code": 0, "message": "SUCCEED", "request_id": g.get("request_id", ""), "data": data,
-            **generation_object(task)}
+    return {**generation_object(task), "code": 0, "message": "SUCCEED", "request_id": g.get("request_id", ""),
+            "data": data}
 
 
 def _action(action: str) -> str:

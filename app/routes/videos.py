@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Response, request
+from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from werkzeug.wsgi import wrap_file
@@ -42,8 +42,10 @@ STREAM_BUFFER = 256 * 1024
 ERRORS = (400, 401, 403, 404, 409, 413, 415, 429)
 
 
-def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    return body, 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
+def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[Response, int, dict[str, str]]:
+    """The answer, already in its schema's shape (see app.serializers): a ready Response, which flask-smorest
+    passes through instead of dumping the body through the schema again."""
+    return jsonify(body), 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
 
 
 @blp.route("", methods=["POST"])
