@@ -131,7 +131,7 @@ def run(options: Options) -> Section:
         f"same simulator process. {rounds} alternating rounds of {seconds:.0f} s per case after a warm-up; medians; "
         "ratios are medians of per-round ratios.",
         "**Create** (`POST /v1/videos`, JSON). LiteLLM forwards each create to the simulator inside the request "
-        "(re-encoded as multipart); Vidgate writes the task and enqueues it, and its worker submits later, so its "
+        "(re-encoded as multipart); Vidgate writes the task and its dispatcher and worker submit it later, so its "
         "back end (beat, worker) is paused for this part to measure what a client waits for.",
         table(header, create_rows),
         f"**Status** (`GET /v1/videos/{{id}}`) over {READ_TASKS} tasks created on each gateway beforehand, jobs "

@@ -74,7 +74,8 @@ def run(options: Options) -> Section:
         "`/healthz` (no database: the cost of the app's own request hooks and JSON logging), and for JSON the "
         "trivial app's floor, `POST /floor`: raw psycopg2 and redis-py, one committed INSERT of the body and one "
         "Redis INCR, the round trips a create cannot avoid, with no framework logic. Beat and the workers "
-        "are stopped so only the web front is measured; the created tasks' messages wait in Redis. "
+        "are stopped so only the web front is measured (a create writes its row and sends nothing: beat's dispatcher "
+        "sends the submission). "
         f"{rounds} alternating rounds of {seconds:.0f} s per case after a warm-up run; medians; ratio = median of "
         "per-round ratios. Latency in ms (p50 / p99).",
         table(["body", "c", "Vidgate req/s", "Vidgate p50 / p99", "ceiling req/s", "ceiling p50 / p99",
