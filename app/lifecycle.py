@@ -1,11 +1,13 @@
 """Task states, how they look to clients, and the guarded (compare-and-set) updates that move them."""
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import celery
 from app.models import Task, now
@@ -67,22 +69,47 @@ def claim(session: Session, task_id: int, states: tuple[str, ...], lease_seconds
     return task
 
 
-def guarded_update(session: Session, task: Task, **values: Any) -> bool:
-    """Apply `values` only if nobody changed the task since we read it; bumps the version."""
+@functools.cache
+def _cas_statement(names: frozenset[str]) -> Update:
+    """UPDATE tasks SET <names>, version WHERE id and version match: built and compiled once per set of columns."""
+    columns = Task.__mapper__.columns
+    return (
+        update(Task.__table__)
+        .where(columns["id"] == bindparam("_id"), columns["version"] == bindparam("_expected"))
+        .values({columns["version"]: bindparam("_version"),
+                 **{columns[name]: bindparam(name, type_=columns[name].type) for name in names}})
+    )
+
+
+def compare_and_set(session: Session, task: Task, **values: Any) -> bool:
+    """Apply `values` in the session's transaction only if nobody changed the task since we read it; bumps
+    the version. A miss writes nothing and leaves the transaction as it was."""
     values.setdefault("updated_at", now())
-    result = session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.version == task.version)
-        .values(version=task.version + 1, **values)
-        .execution_options(synchronize_session=False)
+    # Core on the session's connection, not an ORM statement built anew: every step and poll runs this.
+    result = session.connection().execute(
+        _cas_statement(frozenset(values)),
+        {"_id": task.id, "_expected": task.version, "_version": task.version + 1, **values},
     )
     if result.rowcount != 1:
-        session.rollback()
         return False
-    for name, value in values.items():
-        setattr(task, name, value)
-    task.version += 1
+    _written(task, values)
     return True
+
+
+def _written(task: Task, values: dict[str, Any]) -> None:
+    """Show a guarded write on the object, as committed values: a plain attribute change would make the next
+    flush write them again, unguarded, over whatever another process wrote meanwhile."""
+    for name, value in values.items():
+        set_committed_value(task, name, value)
+    set_committed_value(task, "version", task.version + 1)
+
+
+def guarded_update(session: Session, task: Task, **values: Any) -> bool:
+    """`compare_and_set`, rolling back on a miss so the caller reads the task as it now is."""
+    if compare_and_set(session, task, **values):
+        return True
+    session.rollback()
+    return False
 
 
 def finish_step(session: Session, task: Task, **values: Any) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.channels import ChannelConfig
 from app.extensions import channels, db, settings, storage
@@ -127,7 +128,11 @@ def _take_slot(session: Session, task: Task, channel: ChannelConfig) -> bool:
     taken = session.execute(statement).rowcount == 1
     session.commit()
     if taken:
-        task.state, task.version, task.submit_attempts = SUBMITTING, task.version + 1, task.submit_attempts + 1
+        # As committed values: a plain attribute change would be flushed later, unguarded, over a delete
+        # that lands while the vendor call runs.
+        for name, value in (("state", SUBMITTING), ("version", task.version + 1),
+                            ("submit_attempts", task.submit_attempts + 1)):
+            set_committed_value(task, name, value)
     return taken
 
 

@@ -15,7 +15,7 @@ from config.settings import Settings
 from simulators import media
 from tests.conftest import Sim, make_settings, prepared_app
 from workers import steps
-from workers.vendors import http
+from workers.vendors import get_adapter, http
 
 
 def create_video(client: FlaskClient, auth: dict[str, str], **body: object) -> int:
@@ -148,6 +148,25 @@ def test_dispatch_sends_due_steps_once_until_they_look_lost(client: FlaskClient,
     assert steps.dispatch() == 1
     assert steps.dispatch() == 0  # just sent: not again until resend_after_seconds pass
     assert load(task_id).sent_at == pytest.approx(time.time(), abs=5)
+
+
+def test_a_task_deleted_while_it_is_submitted_stays_deleted_and_its_job_is_cancelled(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    task_id = create_video(client, auth)
+    public_id, created = load(task_id).public_id, []
+    adapter, real_submit = get_adapter("openai"), get_adapter("openai").submit
+
+    def submit(*args: object) -> str:
+        created.append(real_submit(*args))
+        assert client.delete(f"/v1/videos/{public_id}", headers=auth).status_code == 200
+        return created[0]
+
+    monkeypatch.setattr(adapter, "submit", submit)
+    steps.submit(task_id)
+    assert load(task_id).state == "cancelled"  # not overwritten by the step that took the slot
+    assert sim.state.jobs.get("openai", created[0]).cancelled
 
 
 def test_housekeeping_expires_files(client: FlaskClient, auth: dict[str, str]) -> None:
