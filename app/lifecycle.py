@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Update, bindparam, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -48,25 +49,34 @@ def public_status(task: Task) -> str:
     return "queued"
 
 
-def is_due(task: Task, at: float | None = None) -> bool:
-    at = now() if at is None else at
-    leased = task.lease_until is not None and task.lease_until > at
-    return task.next_action_at is not None and task.next_action_at <= at + DUE_TOLERANCE and not leased
+def due(at: float, tolerance: float = 0.0) -> ColumnElement[bool]:
+    """SQL condition: the task's next step is due at `at` (give or take `tolerance`) and nobody holds it."""
+    return and_(Task.next_action_at <= at + tolerance, or_(Task.lease_until.is_(None), Task.lease_until <= at))
+
+
+def claim_all(session: Session, task_ids: Sequence[int], states: tuple[str, ...],
+              lease_seconds: float) -> list[Task]:
+    """Take the next step of those of the tasks that are in `states`, due and not leased, in one statement.
+
+    The lease pushes the dispatcher away while the step runs; if the worker dies, the lease runs out and
+    the dispatcher sends the step again. Duplicate and late messages find nothing due and do nothing.
+    """
+    at = now()
+    claimed = session.scalars(
+        update(Task)
+        .where(Task.id.in_(task_ids), Task.state.in_(states), due(at, DUE_TOLERANCE))
+        .values(lease_until=at + lease_seconds, version=Task.version + 1, updated_at=at)
+        .returning(Task)
+        .execution_options(synchronize_session=False)
+    ).all()
+    session.commit()
+    return list(claimed)
 
 
 def claim(session: Session, task_id: int, states: tuple[str, ...], lease_seconds: float) -> Task | None:
-    """Take the task's next step for this worker, or None when it is not due or someone else has it.
-
-    The lease pushes the sweeper away while the step runs; if the worker dies, the lease runs out and
-    the sweeper sends the step again. Duplicate and late messages find nothing due and do nothing.
-    """
-    task = session.get(Task, task_id)
-    if task is None or task.state not in states or not is_due(task):
-        return None
-    if not guarded_update(session, task, lease_until=now() + lease_seconds):
-        return None
-    session.commit()
-    return task
+    """`claim_all` for one task: the task, or None when it is not due or someone else has it."""
+    claimed = claim_all(session, [task_id], states, lease_seconds)
+    return claimed[0] if claimed else None
 
 
 @functools.cache

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from app import lifecycle
 from app.extensions import db, settings, storage
 from app.models import Task
 from config.settings import Settings
@@ -70,6 +71,20 @@ def test_duplicate_and_early_messages_do_nothing(client: FlaskClient, auth: dict
     steps.poll(task_id)    # an early poll: not due yet
     assert load(task_id).version == version
     assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["create_requests"] == 1
+
+
+def test_a_step_is_claimed_once_until_its_lease_runs_out(client: FlaskClient, auth: dict[str, str]) -> None:
+    task_id, lease = create_video(client, auth), settings().lease_seconds
+    with db.session() as session:
+        first = lifecycle.claim(session, task_id, ("pending",), lease)
+        assert first is not None and first.lease_until == pytest.approx(time.time() + lease, abs=5)
+        assert lifecycle.claim(session, task_id, ("pending",), lease) is None  # held: a duplicate finds nothing
+    with db.transaction() as session:  # the worker holding it died; its lease ran out
+        session.execute(update(Task).where(Task.id == task_id).values(lease_until=time.time() - 1))
+    with db.session() as session:
+        assert lifecycle.claim(session, task_id, ("running",), lease) is None  # not in that state
+        again = lifecycle.claim(session, task_id, ("pending",), lease)
+        assert again is not None and again.version == first.version + 1
 
 
 def test_rate_limited_submission_backs_off_honouring_retry_after(
