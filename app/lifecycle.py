@@ -25,13 +25,13 @@ CANCELLED = "cancelled"      # deleted by the client
 
 ACTIVE = (PENDING, SUBMITTING, RUNNING, DOWNLOADING)
 
-# Which step a state's next action is, and so which Celery task runs it.
-STEP_FOR_STATE = {
-    PENDING: "submit",
-    SUBMITTING: "submit",
-    RUNNING: "poll",
-    DOWNLOADING: "download",
-    CANCELLED: "cleanup",
+# The Celery task that runs a state's next step; its message carries the task's id.
+TASK_FOR_STATE = {
+    PENDING: "vidgate.submit",
+    SUBMITTING: "vidgate.submit",
+    RUNNING: "vidgate.poll",
+    DOWNLOADING: "vidgate.download",
+    CANCELLED: "vidgate.cleanup",
 }
 
 # A message that arrives a little early (clock skew between hosts) is still honoured.
@@ -133,17 +133,24 @@ def finish_step(session: Session, task: Task, **values: Any) -> bool:
     return ok
 
 
-def enqueue(task: Task) -> None:
-    """Send the task's next step to its vendor's queue now; call only after the row is committed.
+def send_step(state: str, vendor: str, task_ids: list[int]) -> None:
+    """Send the next step of tasks in `state` to their vendor's queue, a message per task. Call only after the
+    rows are committed.
 
-    A failure to send is logged, not raised: the row already says the step is due, so the sweeper
-    will send it. That is what makes "enqueue after commit" safe without an outbox table.
+    A failure to send is logged, not raised: the rows already say the step is due, so the dispatcher
+    will send it. That is what makes "send after commit" safe without an outbox table.
     """
-    step = STEP_FOR_STATE.get(task.state)
-    if step is None:
+    name = TASK_FOR_STATE.get(state)
+    if name is None:
         return
-    try:
-        celery.send_task(f"vidgate.{step}", args=[task.id], queue=task.vendor, retry=False)
-    except Exception:  # noqa: BLE001 (any broker failure; the sweeper recovers)
-        log.warning("could not enqueue step; the dispatcher will", exc_info=True,
-                    extra={"task_id": task.public_id, "step": step})
+    for task_id in task_ids:
+        try:
+            celery.send_task(name, args=[task_id], queue=vendor, retry=False)
+        except Exception:  # noqa: BLE001 (any broker failure; the dispatcher recovers)
+            log.warning("could not send step; the dispatcher will", exc_info=True,
+                        extra={"task_ids": task_id, "step": name})
+
+
+def enqueue(task: Task) -> None:
+    """Send the task's next step now; call only after the row is committed."""
+    send_step(task.state, task.vendor, [task.id])

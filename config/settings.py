@@ -31,6 +31,9 @@ class Settings:
     token_cache_seconds: float = 5.0
     dispatch_seconds: float = 1.0
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
+    # Submit messages allowed to wait in a vendor's queue at once: a burst of creates then waits in the
+    # table, not in front of the polls and downloads of jobs already running.
+    submit_backlog: int = 200
     vendor_read_timeout: float = 30.0  # seconds to wait for a vendor's answer
     download_read_timeout: float = 60.0  # seconds a download may go without receiving a byte
     # How long a worker holds a task while it works on a step. A worker that dies is noticed after this,
@@ -91,6 +94,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dispatch_seconds=float(env.get("VIDGATE_DISPATCH_SECONDS", "1")),
         housekeeping_seconds=float(env.get("VIDGATE_HOUSEKEEPING_SECONDS", "300")),
         resend_after_seconds=float(env.get("VIDGATE_RESEND_AFTER_SECONDS", "60")),
+        submit_backlog=max(1, int(env.get("VIDGATE_SUBMIT_BACKLOG", "200"))),
         vendor_read_timeout=float(env.get("VIDGATE_VENDOR_READ_TIMEOUT", "30")),
         download_read_timeout=float(env.get("VIDGATE_DOWNLOAD_READ_TIMEOUT", "60")),
         lease_seconds=float(env.get("VIDGATE_LEASE_SECONDS", "150")),

@@ -6,7 +6,7 @@ import random
 FIRST_POLL = 3.0          # most jobs are not done in the first seconds; do not ask at once
 MIN_POLL, MAX_POLL = 2.0, 10.0
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 300.0
-CAP_WAIT = 5.0            # a task waiting for a channel slot looks again this often (or when woken)
+CAP_WAIT = 5.0            # a task a worker found no channel slot for is sent again after this (or later)
 
 
 def poll_delay(elapsed: float, progress: int | None) -> float:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,9 +26,11 @@ from app.lifecycle import (
     RUNNING,
     SUBMITTING,
     claim,
+    due,
     enqueue,
     finish_step,
     guarded_update,
+    send_step,
 )
 from app.models import Channel, Task, now
 from app.storage import IncompleteWrite, task_prefixes, thumbnail_key, video_key
@@ -68,6 +72,7 @@ def submit(task_id: int) -> None:
                 _record_submission(session, task, adapter, channel, found)
                 return
         elif task.state == PENDING and not _take_slot(session, task, channel):
+            # The dispatcher's count of free slots is advisory (two dispatchers may overlap); this one is not.
             finish_step(session, task, next_action_at=min(task.deadline_at, now() + schedule.CAP_WAIT))
             return
         try:
@@ -206,7 +211,6 @@ def poll(task_id: int) -> None:
             if finish_step(session, task, state=DOWNLOADING, upstream_status="succeeded", polls=task.polls + 1,
                            result_location=result.result_location, next_action_at=at, sent_at=at):
                 enqueue(task)
-                _wake_waiter(session, task.channel_id)
         else:
             delay = schedule.poll_delay(at - (task.submitted_at or at), result.progress)
             finish_step(session, task, upstream_status=result.state, polls=task.polls + 1,
@@ -310,8 +314,7 @@ def cleanup(task_id: int) -> None:
         if task.upstream_id and task.completed_at is None and task.error_code is None:
             _cancel_upstream(get_adapter(task.vendor), _channel(task), task.upstream_id, task)
         _delete_files(task)
-        if finish_step(session, task, storage_key=None, next_action_at=None):
-            _wake_waiter(session, task.channel_id)
+        finish_step(session, task, storage_key=None, next_action_at=None)
 
 
 def fail(session: Session, task: Task, code: str, message: str) -> None:
@@ -319,7 +322,6 @@ def fail(session: Session, task: Task, code: str, message: str) -> None:
     if finish_step(session, task, state=FAILED, error_code=code, error_message=message[:2000], completed_at=None,
                    expires_at=None, next_action_at=None):
         storage.delete(task_prefixes(task.public_id)[1])
-        _wake_waiter(session, task.channel_id)
         _info("failed", task, code=code, error=message, at=at)
 
 
@@ -338,17 +340,6 @@ def _cancel_upstream(adapter: object, channel: ChannelConfig, upstream_id: str |
         _info("upstream cancel failed", task, error=error.message)
 
 
-def _wake_waiter(session: Session, channel_id: int | None) -> None:
-    """A slot on the channel came free: bring forward the oldest task waiting for one."""
-    waiter = session.scalar(
-        select(Task).where(Task.channel_id == channel_id, Task.state == PENDING, Task.next_action_at > now())
-        .order_by(Task.id).limit(1)
-    )
-    if waiter is not None and guarded_update(session, waiter, next_action_at=now(), sent_at=now()):
-        session.commit()
-        enqueue(waiter)
-
-
 def _channel(task: Task) -> ChannelConfig:
     channel = channels.by_id(task.channel_id)
     if channel is None:
@@ -362,28 +353,72 @@ def _channel(task: Task) -> ChannelConfig:
 def dispatch() -> int:
     """Send every step that is due and not already sent: the table, not the broker, is the schedule.
 
+    Submissions are metered: a channel is sent no
+    more than its free slots (its cap, less its jobs in flight and the submissions already sent), and a
+    vendor queue holds at most `submit_backlog` of them, so tasks waiting for a slot cost no messages and a
+    burst of creates waits in the table rather than in front of the polls of jobs already running.
+
     This is also the safety net: a message lost with the broker, or taken by a worker that died, is
     sent again once `resend_after_seconds` has passed without the task moving.
     """
     at = now()
-    resend_after = settings().resend_after_seconds
+    config = settings()
+    stale = at - config.resend_after_seconds
     with db.session() as session:
-        due = list(session.scalars(
-            select(Task).where(
-                Task.next_action_at <= at,
-                or_(Task.sent_at.is_(None), Task.sent_at < Task.next_action_at,
-                    Task.sent_at <= at - resend_after),
-                or_(Task.lease_until.is_(None), Task.lease_until < at),
-            ).order_by(Task.next_action_at).limit(DISPATCH_BATCH)
+        # A retried submission that may have reached the vendor holds its channel slot already.
+        rows = list(session.execute(
+            select(Task.id, Task.state, Task.vendor)
+            .where(due(at), _unsent(stale), Task.state.in_((SUBMITTING, RUNNING, DOWNLOADING, CANCELLED)))
+            .order_by(Task.next_action_at).limit(DISPATCH_BATCH)
         ))
-        if not due:
+        rows += _submissions(session, at, stale, config.submit_backlog)
+        if not rows:
             return 0
-        session.execute(update(Task).where(Task.id.in_([t.id for t in due])).values(sent_at=at)
+        session.execute(update(Task).where(Task.id.in_([row.id for row in rows])).values(sent_at=at)
                         .execution_options(synchronize_session=False))
         session.commit()
-    for task in due:
-        enqueue(task)
-    return len(due)
+    for row in rows:
+        send_step(row.state, row.vendor, [row.id])
+    return len(rows)
+
+
+def _unsent(stale: float) -> ColumnElement[bool]:
+    """SQL: no message was sent for the step since it became due, or the one sent is presumed lost."""
+    return or_(Task.sent_at.is_(None), Task.sent_at < Task.next_action_at, Task.sent_at <= stale)
+
+
+def _submissions(session: Session, at: float, stale: float, backlog: int) -> list[Row[Any]]:
+    """PENDING tasks to send a submit for: oldest first per channel, within the channel's free slots and
+    its vendor queue's backlog. Counts, not locks: `_take_slot` still guards the cap."""
+    sent = and_(Task.state.in_((PENDING, SUBMITTING)), Task.sent_at >= Task.next_action_at, Task.sent_at > stale)
+    waiting = and_(Task.state == PENDING, due(at), _unsent(stale))
+    groups = session.execute(
+        select(Task.vendor, Task.channel_id,
+               func.count().filter(Task.state.in_((SUBMITTING, RUNNING))).label("in_flight"),
+               func.count().filter(sent).label("sent"),
+               func.count().filter(sent, Task.state == PENDING).label("sent_pending"),
+               func.count().filter(waiting).label("waiting"))
+        .where(Task.next_action_at.is_not(None), Task.state.in_((PENDING, SUBMITTING, RUNNING)))
+        .group_by(Task.vendor, Task.channel_id)
+    ).all()
+    room: dict[str, int] = defaultdict(lambda: backlog)  # per vendor queue
+    for group in groups:
+        room[group.vendor] -= group.sent
+    chosen: list[Row[Any]] = []
+    for group in groups:
+        channel = channels.by_id(group.channel_id)
+        free = room[group.vendor]
+        if channel is not None and channel.max_concurrency:
+            free = min(free, channel.max_concurrency - group.in_flight - group.sent_pending)
+        if group.waiting and free > 0:
+            picked = session.execute(
+                select(Task.id, Task.state, Task.vendor)
+                .where(Task.channel_id == group.channel_id, Task.vendor == group.vendor, waiting)
+                .order_by(Task.id).limit(free)
+            ).all()
+            room[group.vendor] -= len(picked)
+            chosen += picked
+    return chosen
 
 
 def housekeeping() -> int:

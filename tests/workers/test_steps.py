@@ -10,13 +10,29 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from app import lifecycle
-from app.extensions import db, settings, storage
+from app.extensions import celery, db, settings, storage
 from app.models import Task
 from config.settings import Settings
 from simulators import media
 from tests.conftest import Sim, make_settings, prepared_app
-from workers import steps
+from workers import schedule, steps
 from workers.vendors import get_adapter, http
+
+Message = tuple[str, object, str]  # Celery task name, its argument, queue
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+    """The step messages sent from now on, recorded instead of going to the broker."""
+    messages: list[Message] = []
+    monkeypatch.setattr(celery, "send_task", lambda name, args, queue, **_: messages.append((name, args[0], queue)))
+    return messages
+
+
+def unsend(*task_ids: int) -> None:
+    """As when the web writes a task and leaves its first message to the dispatcher."""
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.id.in_(task_ids)).values(sent_at=None))
 
 
 def create_video(client: FlaskClient, auth: dict[str, str], **body: object) -> int:
@@ -210,19 +226,52 @@ models = {{ "sora-2" = "sora-2" }}
     return prepared_app(settings)
 
 
-def test_tasks_over_a_channel_cap_wait_and_are_woken(capped_app: Flask, sim: Sim) -> None:
+def test_the_dispatcher_sends_a_capped_channel_only_its_free_slots(capped_app: Flask, sim: Sim,
+                                                                   sent: list[Message]) -> None:
     from tests.conftest import new_token
 
     client, auth = capped_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
     sim.state.settings.update({"job_seconds": "1"})
     first, second = create_video(client, auth), create_video(client, auth)
+    unsend(first, second)
+    sent.clear()
+    assert steps.dispatch() == 1 and sent == [("vidgate.submit", first, "openai")]  # the oldest, for the one slot
+    assert steps.dispatch() == 0  # the slot is spoken for by the message already sent
     steps.submit(first)
-    steps.submit(second)
-    assert (load(first).state, load(second).state) == ("running", "pending")
+    assert steps.dispatch() == 0 and load(second).state == "pending"  # taken: the waiter costs no message
     run_until(first, ("completed",))
-    assert load(second).next_action_at <= time.time() + 1  # woken when the slot came free
+    assert steps.dispatch() == 1 and sent[-1] == ("vidgate.submit", second, "openai")  # the slot came free
     assert run_until(second, ("completed",)).state == "completed"
     assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["max_in_flight"] == 1
+
+
+def test_a_worker_finding_no_slot_puts_the_task_back_for_later(capped_app: Flask, sim: Sim) -> None:
+    from tests.conftest import new_token
+
+    client, auth = capped_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    sim.state.settings.update({"job_seconds": "60"})
+    first, second = create_video(client, auth), create_video(client, auth)
+    steps.submit(first)
+    steps.submit(second)  # sent anyway (two dispatchers overlapping): the cap holds
+    task = load(second)
+    assert (load(first).state, task.state, task.lease_until) == ("running", "pending", None)
+    assert task.next_action_at == pytest.approx(time.time() + schedule.CAP_WAIT, abs=2)
+
+
+def test_the_dispatcher_keeps_a_bounded_backlog_of_submissions_per_vendor(
+    tmp_path: Path, sim: Sim, sent: list[Message]
+) -> None:
+    from tests.conftest import new_token
+
+    app = prepared_app(make_settings(tmp_path / "instance", sim.url, VIDGATE_SUBMIT_BACKLOG="2"))
+    client, auth = app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    ids = [create_video(client, auth) for _ in range(5)]
+    unsend(*ids)
+    sent.clear()
+    assert steps.dispatch() == 2 and [m[1] for m in sent] == ids[:2]  # oldest first
+    assert steps.dispatch() == 0
+    steps.submit(ids[0])  # one message taken off the queue: room for one more
+    assert steps.dispatch() == 1 and sent[-1][1] == ids[2]
 
 
 def test_remix_runs_on_the_source_channel_and_names_its_source(
