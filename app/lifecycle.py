@@ -25,11 +25,12 @@ CANCELLED = "cancelled"      # deleted by the client
 
 ACTIVE = (PENDING, SUBMITTING, RUNNING, DOWNLOADING)
 
-# The Celery task that runs a state's next step; its message carries the task's id.
+# The Celery task that runs a state's next step. A poll message carries a batch: a list of task ids of
+# one vendor; every other step's message carries one id.
 TASK_FOR_STATE = {
     PENDING: "vidgate.submit",
     SUBMITTING: "vidgate.submit",
-    RUNNING: "vidgate.poll",
+    RUNNING: "vidgate.poll_batch",
     DOWNLOADING: "vidgate.download",
     CANCELLED: "vidgate.cleanup",
 }
@@ -122,20 +123,32 @@ def guarded_update(session: Session, task: Task, **values: Any) -> bool:
     return False
 
 
+def _step_values(task: Task, values: dict[str, Any]) -> dict[str, Any]:
+    """A step's outcome as written: its lease released, and progress never lower than before."""
+    values = {"lease_until": None, **values}
+    if "progress" in values:
+        values["progress"] = max(task.progress, values["progress"])
+    return values
+
+
+def record_step(session: Session, task: Task, **values: Any) -> bool:
+    """Write a step's outcome and release its lease, uncommitted, unless the task moved on meanwhile (a miss
+    leaves the transaction as it was, so a batch goes on with its other tasks)."""
+    return compare_and_set(session, task, **_step_values(task, values))
+
+
 def finish_step(session: Session, task: Task, **values: Any) -> bool:
     """Record a step's outcome and release its lease, unless the task moved on meanwhile."""
-    values.setdefault("lease_until", None)
-    if "progress" in values:
-        values["progress"] = max(task.progress, values["progress"])  # progress never goes down
-    ok = guarded_update(session, task, **values)
-    if ok:
+    if record_step(session, task, **values):
         session.commit()
-    return ok
+        return True
+    session.rollback()
+    return False
 
 
 def send_step(state: str, vendor: str, task_ids: list[int]) -> None:
-    """Send the next step of tasks in `state` to their vendor's queue, a message per task. Call only after the
-    rows are committed.
+    """Send the messages of the next step of tasks in `state`, to their vendor's queue: one poll message for
+    the batch, one message per task for the other steps. Call only after the rows are committed.
 
     A failure to send is logged, not raised: the rows already say the step is due, so the dispatcher
     will send it. That is what makes "send after commit" safe without an outbox table.
@@ -143,14 +156,14 @@ def send_step(state: str, vendor: str, task_ids: list[int]) -> None:
     name = TASK_FOR_STATE.get(state)
     if name is None:
         return
-    for task_id in task_ids:
+    for argument in [task_ids] if state == RUNNING else task_ids:
         try:
-            celery.send_task(name, args=[task_id], queue=vendor, retry=False)
+            celery.send_task(name, args=[argument], queue=vendor, retry=False)
         except Exception:  # noqa: BLE001 (any broker failure; the dispatcher recovers)
             log.warning("could not send step; the dispatcher will", exc_info=True,
-                        extra={"task_ids": task_id, "step": name})
+                        extra={"task_ids": argument, "step": name})
 
 
 def enqueue(task: Task) -> None:
-    """Send the task's next step now; call only after the row is committed."""
+    """Send the task's next step now (a poll as a batch of one); call only after the row is committed."""
     send_step(task.state, task.vendor, [task.id])

@@ -31,6 +31,8 @@ class Settings:
     token_cache_seconds: float = 5.0
     dispatch_seconds: float = 1.0
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
+    poll_batch: int = 50  # running tasks of one vendor polled by one message (one claim, one commit)
+    poll_threads: int = 8  # vendor calls a worker process makes at once for its poll batches
     # Submit messages allowed to wait in a vendor's queue at once: a burst of creates then waits in the
     # table, not in front of the polls and downloads of jobs already running.
     submit_backlog: int = 200
@@ -94,6 +96,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dispatch_seconds=float(env.get("VIDGATE_DISPATCH_SECONDS", "1")),
         housekeeping_seconds=float(env.get("VIDGATE_HOUSEKEEPING_SECONDS", "300")),
         resend_after_seconds=float(env.get("VIDGATE_RESEND_AFTER_SECONDS", "60")),
+        poll_batch=max(1, int(env.get("VIDGATE_POLL_BATCH", "50"))),
+        poll_threads=max(1, int(env.get("VIDGATE_POLL_THREADS", "8"))),
         submit_backlog=max(1, int(env.get("VIDGATE_SUBMIT_BACKLOG", "200"))),
         vendor_read_timeout=float(env.get("VIDGATE_VENDOR_READ_TIMEOUT", "30")),
         download_read_timeout=float(env.get("VIDGATE_DOWNLOAD_READ_TIMEOUT", "60")),

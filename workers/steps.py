@@ -1,4 +1,4 @@
-"""The steps of a task's life as plain functions: claim the task, talk to the vendor once, record the outcome.
+"""The steps of a task's life as plain functions: claim the task, talk to the vendor, record the outcome.
 
 Each step is idempotent: it acts only on a task that is in its state, due and not leased, and records
 its outcome with a compare-and-set, so duplicated, late or replayed messages change nothing.
@@ -6,9 +6,13 @@ its outcome with a compare-and-set, so duplicated, late or replayed messages cha
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
@@ -26,18 +30,20 @@ from app.lifecycle import (
     RUNNING,
     SUBMITTING,
     claim,
+    claim_all,
     due,
     enqueue,
     finish_step,
     guarded_update,
+    record_step,
     send_step,
 )
 from app.models import Channel, Task, now
 from app.storage import IncompleteWrite, task_prefixes, thumbnail_key, video_key
 from app.video_request import VideoRequest
 from workers import schedule
-from workers.vendors import get_adapter
-from workers.vendors.base import Download, Refusal, ResultExpired, UpstreamError
+from workers.vendors import get_adapter, http
+from workers.vendors.base import Download, PollResult, Refusal, ResultExpired, UpstreamError
 
 log = logging.getLogger("vidgate.steps")
 
@@ -48,6 +54,14 @@ DISPATCH_BATCH = 1000
 
 def _info(message: str, task: Task, **extra: object) -> None:
     log.info(message, extra={"task_id": task.public_id, "vendor": task.vendor, "state": task.state, **extra})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step decided for one task: the columns to write, and what to do once they are committed."""
+
+    values: dict[str, Any]
+    then: Callable[[], None] | None = None
 
 
 # --- submit -------------------------------------------------------------------------------------------
@@ -185,37 +199,93 @@ def _failover(task: Task, current: ChannelConfig) -> ChannelConfig:
 # --- poll ---------------------------------------------------------------------------------------------
 
 
-def poll(task_id: int) -> None:
+class NoAnswer(Enum):
+    """Why a task of a poll batch was not polled."""
+
+    PAST_DEADLINE = "past_deadline"  # cancelled upstream instead: the task fails with timeout
+    OUT_OF_TIME = "out_of_time"      # the batch ran out of time before its turn: due again at once
+
+
+Answer = PollResult | UpstreamError | NoAnswer
+
+_vendor_threads: ThreadPoolExecutor | None = None
+_vendor_threads_lock = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The process's threads for poll batches, started on first use (so after a prefork fork). Each thread
+    keeps its own HTTP session (workers/vendors/http.py), so a vendor's connections are reused."""
+    global _vendor_threads
+    with _vendor_threads_lock:
+        if _vendor_threads is None:
+            _vendor_threads = ThreadPoolExecutor(settings().poll_threads, thread_name_prefix="vendor")
+        return _vendor_threads
+
+
+def poll(task_ids: Sequence[int]) -> None:
+    """Poll a batch of one vendor's RUNNING tasks: one claim, the vendor calls side by side, one commit.
+
+    Each outcome is written with its own compare-and-set in one transaction, so a task that changed meanwhile
+    (deleted by its client) is left as it is without undoing the others.
+    """
     with db.session() as session:
-        task = claim(session, task_id, (RUNNING,), settings().lease_seconds)
-        if task is None:
+        tasks = claim_all(session, task_ids, (RUNNING,), settings().lease_seconds)
+        if not tasks:
             return
-        channel, adapter = _channel(task), get_adapter(task.vendor)
-        if task.deadline_at <= now():
-            _cancel_upstream(adapter, channel, task.upstream_id, task)
-            fail(session, task, "timeout", "the vendor did not finish the video before the deadline")
-            return
+        outcomes = [_poll_outcome(task, answer) for task, answer in zip(tasks, _ask(tasks), strict=True)]
+        recorded = [o for task, o in zip(tasks, outcomes, strict=True) if record_step(session, task, **o.values)]
+        session.commit()
+    for outcome in recorded:
+        if outcome.then is not None:
+            outcome.then()
+
+
+def _ask(tasks: list[Task]) -> list[Answer]:
+    """The vendor's answer for each task, asked on the process's vendor threads."""
+    # A call may take the connect and read timeouts: start none that could outlast the step's time limit
+    # (the first of each thread always starts). Tasks not asked by then are put back, due at once.
+    budget = settings().step_time_limit - http.CONNECT_TIMEOUT - http.READ_TIMEOUT
+    start_by = time.monotonic() + max(budget, 1.0)
+
+    def ask(task: Task) -> Answer:
+        if time.monotonic() > start_by:
+            return NoAnswer.OUT_OF_TIME
         try:
-            result = adapter.poll(channel, task.upstream_id or "")
+            channel, adapter = _channel(task), get_adapter(task.vendor)
+            if task.deadline_at <= now():
+                _cancel_upstream(adapter, channel, task.upstream_id, task)
+                return NoAnswer.PAST_DEADLINE
+            return adapter.poll(channel, task.upstream_id or "")
         except UpstreamError as error:
-            if error.kind == "terminal":
-                fail(session, task, error.code, error.message)
-            else:
-                delay = max(schedule.MAX_POLL, error.retry_after or 0.0)
-                finish_step(session, task, polls=task.polls + 1, next_action_at=min(task.deadline_at, now() + delay))
-            return
-        at = now()
-        if result.state == "failed":
-            fail(session, task, result.error_code or "upstream_error", result.error_message or "the vendor failed")
-        elif result.state == "succeeded":
-            if finish_step(session, task, state=DOWNLOADING, upstream_status="succeeded", polls=task.polls + 1,
-                           result_location=result.result_location, next_action_at=at, sent_at=at):
-                enqueue(task)
-        else:
-            delay = schedule.poll_delay(at - (task.submitted_at or at), result.progress)
-            finish_step(session, task, upstream_status=result.state, polls=task.polls + 1,
-                        progress=result.progress if result.progress is not None else task.progress,
-                        next_action_at=min(task.deadline_at, at + delay))
+            return error
+        except Exception as error:  # noqa: BLE001 (a bug met by one task must not sink its batch)
+            log.exception("poll raised", extra={"task_id": task.public_id, "vendor": task.vendor})
+            return UpstreamError("retryable", f"poll raised {type(error).__name__}")
+
+    return list(_threads().map(ask, tasks))
+
+
+def _poll_outcome(task: Task, answer: Answer) -> Outcome:
+    at = now()
+    if answer is NoAnswer.OUT_OF_TIME:
+        return Outcome({"next_action_at": at})
+    if answer is NoAnswer.PAST_DEADLINE:
+        return _failure(task, "timeout", "the vendor did not finish the video before the deadline")
+    if isinstance(answer, UpstreamError):
+        if answer.kind == "terminal":
+            return _failure(task, answer.code, answer.message)
+        delay = max(schedule.MAX_POLL, answer.retry_after or 0.0)
+        return Outcome({"polls": task.polls + 1, "next_action_at": min(task.deadline_at, at + delay)})
+    if answer.state == "failed":
+        return _failure(task, answer.error_code or "upstream_error", answer.error_message or "the vendor failed")
+    if answer.state == "succeeded":
+        return Outcome({"state": DOWNLOADING, "upstream_status": "succeeded", "polls": task.polls + 1,
+                        "result_location": answer.result_location, "next_action_at": at, "sent_at": at},
+                       then=lambda: enqueue(task))
+    delay = schedule.poll_delay(at - (task.submitted_at or at), answer.progress)
+    return Outcome({"upstream_status": answer.state, "polls": task.polls + 1,
+                    "progress": answer.progress if answer.progress is not None else task.progress,
+                    "next_action_at": min(task.deadline_at, at + delay)})
 
 
 # --- download -----------------------------------------------------------------------------------------
@@ -318,11 +388,18 @@ def cleanup(task_id: int) -> None:
 
 
 def fail(session: Session, task: Task, code: str, message: str) -> None:
-    at = now()
-    if finish_step(session, task, state=FAILED, error_code=code, error_message=message[:2000], completed_at=None,
-                   expires_at=None, next_action_at=None):
+    outcome = _failure(task, code, message)
+    if finish_step(session, task, **outcome.values) and outcome.then is not None:
+        outcome.then()
+
+
+def _failure(task: Task, code: str, message: str) -> Outcome:
+    def then() -> None:
         storage.delete(task_prefixes(task.public_id)[1])
-        _info("failed", task, code=code, error=message, at=at)
+        _info("failed", task, code=code, error=message)
+
+    return Outcome({"state": FAILED, "error_code": code, "error_message": message[:2000], "completed_at": None,
+                    "expires_at": None, "next_action_at": None}, then)
 
 
 def _delete_files(task: Task) -> None:
@@ -353,7 +430,7 @@ def _channel(task: Task) -> ChannelConfig:
 def dispatch() -> int:
     """Send every step that is due and not already sent: the table, not the broker, is the schedule.
 
-    Submissions are metered: a channel is sent no
+    Polls go out in batches of `poll_batch` per vendor queue. Submissions are metered: a channel is sent no
     more than its free slots (its cap, less its jobs in flight and the submissions already sent), and a
     vendor queue holds at most `submit_backlog` of them, so tasks waiting for a slot cost no messages and a
     burst of creates waits in the table rather than in front of the polls of jobs already running.
@@ -377,8 +454,13 @@ def dispatch() -> int:
         session.execute(update(Task).where(Task.id.in_([row.id for row in rows])).values(sent_at=at)
                         .execution_options(synchronize_session=False))
         session.commit()
+    batches: dict[tuple[str, str], list[int]] = defaultdict(list)
     for row in rows:
-        send_step(row.state, row.vendor, [row.id])
+        batches[(row.state, row.vendor)].append(row.id)
+    for (state, vendor), ids in batches.items():
+        size = config.poll_batch if state == RUNNING else len(ids)
+        for start in range(0, len(ids), size):
+            send_step(state, vendor, ids[start:start + size])
     return len(rows)
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks: thin, idempotent wrappers that hand a task id to its step (state lives in the database)."""
+"""Celery tasks: thin, idempotent wrappers that hand task ids to their step (state lives in the database)."""
 from __future__ import annotations
 
 from app.extensions import celery
@@ -13,9 +13,9 @@ def submit(task_id: int) -> None:
     steps.submit(task_id)
 
 
-@celery.task(name="vidgate.poll")
-def poll(task_id: int) -> None:
-    steps.poll(task_id)
+@celery.task(name="vidgate.poll_batch")
+def poll_batch(task_ids: list[int]) -> None:
+    steps.poll(task_ids)
 
 
 @celery.task(name="vidgate.download", time_limit=DOWNLOAD_TIME_LIMIT + 60, soft_time_limit=DOWNLOAD_TIME_LIMIT)

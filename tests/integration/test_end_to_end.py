@@ -12,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from app.extensions import db, settings
+from app.extensions import celery, db, settings
 from app.models import Task
 from simulators import media
 from tests.integration.conftest import Stack
@@ -67,3 +67,18 @@ def test_a_lost_message_is_recovered_by_the_dispatcher(stack: Stack) -> None:
         if task.state == "pending":
             task.sent_at = time.time() - 2 * settings().resend_after_seconds
     assert wait_for(client, created.id).status == "completed"
+
+
+def test_a_poll_message_of_the_old_format_is_dropped_and_nothing_stalls(stack: Stack) -> None:
+    """Polls now travel in batches (`vidgate.poll_batch`); a per-task `vidgate.poll` left in the broker by the
+    previous release is rejected by the worker, and the dispatcher's own messages carry the task through."""
+    client = stack.client()
+    created = client.videos.create(model="sora-2", prompt="an old message", seconds="4")
+    with db.session() as session:
+        task_id = session.scalar(select(Task.id).where(Task.public_id == created.id))
+    celery.send_task("vidgate.poll", args=[task_id], queue="openai")
+    assert wait_for(client, created.id).status == "completed"
+    deadline = time.monotonic() + 10
+    while "unregistered task of type 'vidgate.poll'" not in (stack.logs / "worker.log").read_text():
+        assert time.monotonic() < deadline, "the worker never reported the old message"
+        time.sleep(0.2)

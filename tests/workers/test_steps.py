@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from app import lifecycle
+from app.channels import ChannelConfig
 from app.extensions import celery, db, settings, storage
 from app.models import Task
 from config.settings import Settings
@@ -17,6 +19,7 @@ from simulators import media
 from tests.conftest import Sim, make_settings, prepared_app
 from workers import schedule, steps
 from workers.vendors import get_adapter, http
+from workers.vendors.base import PollResult
 
 Message = tuple[str, object, str]  # Celery task name, its argument, queue
 
@@ -60,7 +63,7 @@ def run_until(task_id: int, states: tuple[str, ...], timeout: float = 10.0) -> T
         if task.state in states:
             return task
         make_due(task_id)
-        {"pending": steps.submit, "submitting": steps.submit, "running": steps.poll,
+        {"pending": steps.submit, "submitting": steps.submit, "running": lambda i: steps.poll([i]),
          "downloading": steps.download, "cancelled": steps.cleanup}[task.state](task_id)
         time.sleep(0.1)
     raise AssertionError(f"task stuck in {load(task_id).state}")
@@ -84,7 +87,7 @@ def test_duplicate_and_early_messages_do_nothing(client: FlaskClient, auth: dict
     steps.submit(task_id)
     version = load(task_id).version
     steps.submit(task_id)  # a duplicate message: the task is no longer pending
-    steps.poll(task_id)    # an early poll: not due yet
+    steps.poll([task_id])  # an early poll: not due yet
     assert load(task_id).version == version
     assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["create_requests"] == 1
 
@@ -179,6 +182,120 @@ def test_dispatch_sends_due_steps_once_until_they_look_lost(client: FlaskClient,
     assert steps.dispatch() == 1
     assert steps.dispatch() == 0  # just sent: not again until resend_after_seconds pass
     assert load(task_id).sent_at == pytest.approx(time.time(), abs=5)
+
+
+def running_tasks(client: FlaskClient, auth: dict[str, str], count: int) -> list[int]:
+    """`count` tasks the vendor accepted, due for their first poll."""
+    ids = [create_video(client, auth) for _ in range(count)]
+    for task_id in ids:
+        steps.submit(task_id)
+        make_due(task_id)
+    return ids
+
+
+def sim_polls(sim: Sim) -> int:
+    return sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["polls_total"]
+
+
+def test_the_dispatcher_sends_due_polls_in_batches_per_vendor(tmp_path: Path, sim: Sim,
+                                                               sent: list[Message]) -> None:
+    from tests.conftest import new_token
+
+    app = prepared_app(make_settings(tmp_path / "instance", sim.url, VIDGATE_POLL_BATCH="2"))
+    client, auth = app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = running_tasks(client, auth, 5)
+    sent.clear()
+    assert steps.dispatch() == 5
+    assert sent == [("vidgate.poll_batch", batch, "openai") for batch in (ids[:2], ids[2:4], ids[4:])]
+
+
+def test_a_poll_batch_records_every_task_and_its_duplicate_does_nothing(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = running_tasks(client, auth, 3)
+    steps.poll(ids)
+    tasks = [load(i) for i in ids]
+    assert all(t.state == "running" and t.polls == 1 and t.lease_until is None for t in tasks)
+    assert all(t.next_action_at >= time.time() + schedule.MIN_POLL - 1 for t in tasks)
+    steps.poll(ids)  # the same message again (or a late one): nothing is due
+    assert [load(i).version for i in ids] == [t.version for t in tasks] and sim_polls(sim) == 3
+
+
+def test_a_poll_batch_hands_finished_jobs_to_their_download(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, sent: list[Message]
+) -> None:
+    ids = running_tasks(client, auth, 2)
+    time.sleep(0.6)  # the simulator's jobs last 0.5 s
+    sent.clear()
+    steps.poll(ids)
+    assert [load(i).state for i in ids] == ["downloading", "downloading"]
+    assert sent == [("vidgate.download", i, "openai") for i in ids]
+
+
+def test_a_task_deleted_while_its_batch_polls_stays_deleted(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = running_tasks(client, auth, 3)
+    victim = load(ids[1])
+    adapter, real_poll = get_adapter("openai"), get_adapter("openai").poll
+
+    def poll(channel: ChannelConfig, upstream_id: str) -> PollResult:
+        if upstream_id == victim.upstream_id:  # the client deletes it while the vendor is asked
+            assert client.delete(f"/v1/videos/{victim.public_id}", headers=auth).status_code == 200
+        return real_poll(channel, upstream_id)
+
+    monkeypatch.setattr(adapter, "poll", poll)
+    steps.poll(ids)
+    deleted = load(victim.id)
+    assert (deleted.state, deleted.polls, deleted.next_action_at is not None) == ("cancelled", 0, True)
+    assert [(load(i).state, load(i).polls) for i in (ids[0], ids[2])] == [("running", 1)] * 2
+    steps.cleanup(victim.id)
+    assert sim.state.jobs.get("openai", victim.upstream_id).cancelled
+
+
+def test_a_vendor_call_that_raises_does_not_sink_its_batch(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = running_tasks(client, auth, 3)
+    broken = load(ids[0])
+    adapter, real_poll = get_adapter("openai"), get_adapter("openai").poll
+
+    def poll(channel: ChannelConfig, upstream_id: str) -> PollResult:
+        if upstream_id == broken.upstream_id:
+            raise KeyError("status")  # an adapter bug met by this task's answer only
+        return real_poll(channel, upstream_id)
+
+    monkeypatch.setattr(adapter, "poll", poll)
+    steps.poll(ids)
+    task = load(broken.id)
+    assert (task.state, task.polls, task.lease_until) == ("running", 1, None)
+    assert task.next_action_at >= time.time() + schedule.MAX_POLL - 2  # tried again later, like a vendor error
+    assert [(load(i).state, load(i).polls) for i in ids[1:]] == [("running", 1)] * 2
+
+
+def test_a_batch_out_of_time_puts_back_the_tasks_it_did_not_ask(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = running_tasks(client, auth, 3)
+    monkeypatch.setattr(http, "READ_TIMEOUT", 10_000.0)  # a call could outlast the step: none past the first second
+    adapter, real_poll = get_adapter("openai"), get_adapter("openai").poll
+
+    def slow_poll(channel: ChannelConfig, upstream_id: str) -> PollResult:
+        time.sleep(1.2)
+        return real_poll(channel, upstream_id)
+
+    monkeypatch.setattr(adapter, "poll", slow_poll)
+    with ThreadPoolExecutor(1) as one_thread:
+        monkeypatch.setattr(steps, "_vendor_threads", one_thread)
+        steps.poll(ids)
+    asked, *left = [load(i) for i in ids]
+    assert asked.polls == 1 and sim_polls(sim) == 1
+    assert all(t.polls == 0 and t.lease_until is None and t.next_action_at <= time.time() for t in left)
 
 
 def test_a_task_deleted_while_it_is_submitted_stays_deleted_and_its_job_is_cancelled(
