@@ -130,8 +130,9 @@ def _record_submission(session: Session, task: Task, adapter: object, channel: C
 def _take_slot(session: Session, task: Task, channel: ChannelConfig) -> bool:
     """Move PENDING to SUBMITTING if the channel has a free slot, atomically with respect to other workers."""
     cap = channel.max_concurrency
-    # Serialise slot-taking per channel (PostgreSQL row lock; SQLite serialises writers anyway).
-    session.execute(select(Channel.id).where(Channel.id == channel.id).with_for_update())
+    # Serialise slot-taking per channel (PostgreSQL row lock; SQLite serialises writers anyway). NO KEY UPDATE:
+    # the web's inserts hold KEY SHARE on the channel row (the foreign key), which this need not wait for.
+    session.execute(select(Channel.id).where(Channel.id == channel.id).with_for_update(key_share=True))
     in_flight = (
         select(func.count()).select_from(Task)
         .where(Task.channel_id == channel.id, Task.state.in_((SUBMITTING, RUNNING)))
