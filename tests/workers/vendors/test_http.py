@@ -8,7 +8,7 @@ from flask import Flask, Response, redirect
 from simulators.app import serve_in_thread
 from tests.workers.vendors.recorded import response
 from workers.vendors.base import ResultExpired, UpstreamError
-from workers.vendors.http import _fetch_image, _reached, link_error, recorded, send
+from workers.vendors.http import _fetch_image, _reached, link_error, new_session, recorded, send
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -78,3 +78,14 @@ def test_other_result_link_errors_go_by_status_or_by_the_vendor() -> None:
     with pytest.raises(ResultExpired):
         recorded(None)
     assert recorded("https://store.example/v.mp4") == "https://store.example/v.mp4"
+
+
+def test_a_session_reads_the_environment_once_unless_a_proxy_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for scheme in ("http", "https", "all", "no"):
+        monkeypatch.delenv(f"{scheme}_proxy", raising=False)
+        monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/private-ca.pem")
+    plain = new_session()
+    assert plain.trust_env is False and plain.verify == "/etc/ssl/private-ca.pem"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert new_session().trust_env is True  # requests applies the proxy and NO_PROXY per request
