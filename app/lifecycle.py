@@ -50,9 +50,21 @@ def public_status(task: Task) -> str:
     return "queued"
 
 
-def due(at: float, tolerance: float = 0.0) -> ColumnElement[bool]:
-    """SQL condition: the task's next step is due at `at` (give or take `tolerance`) and nobody holds it."""
-    return and_(Task.next_action_at <= at + tolerance, or_(Task.lease_until.is_(None), Task.lease_until <= at))
+def due(at: Any, due_by: Any = None) -> ColumnElement[bool]:
+    """SQL condition: the task's next step is due by `due_by` (default: `at`) and nobody holds it at `at`."""
+    return and_(Task.next_action_at <= (at if due_by is None else due_by),
+                or_(Task.lease_until.is_(None), Task.lease_until <= at))
+
+
+# Built once: every step runs it, and building and keying an ORM statement costs more than running it.
+_CLAIM = (
+    update(Task)
+    .where(Task.id.in_(bindparam("ids", expanding=True)), Task.state.in_(bindparam("states", expanding=True)),
+           due(bindparam("at"), bindparam("due_by")))
+    .values(lease_until=bindparam("_lease_until"), version=Task.version + 1, updated_at=bindparam("at"))
+    .returning(Task)
+    .execution_options(synchronize_session=False)
+)
 
 
 def claim_all(session: Session, task_ids: Sequence[int], states: tuple[str, ...],
@@ -63,13 +75,8 @@ def claim_all(session: Session, task_ids: Sequence[int], states: tuple[str, ...]
     the dispatcher sends the step again. Duplicate and late messages find nothing due and do nothing.
     """
     at = now()
-    claimed = session.scalars(
-        update(Task)
-        .where(Task.id.in_(task_ids), Task.state.in_(states), due(at, DUE_TOLERANCE))
-        .values(lease_until=at + lease_seconds, version=Task.version + 1, updated_at=at)
-        .returning(Task)
-        .execution_options(synchronize_session=False)
-    ).all()
+    claimed = session.scalars(_CLAIM, {"ids": list(task_ids), "states": list(states), "at": at,
+                                       "due_by": at + DUE_TOLERANCE, "_lease_until": at + lease_seconds}).all()
     session.commit()
     return list(claimed)
 
