@@ -244,7 +244,8 @@ def poll(task_ids: Sequence[int]) -> None:
 def _ask(tasks: list[Task]) -> list[Answer]:
     """The vendor's answer for each task, asked on the process's vendor threads."""
     # A call may take the connect and read timeouts: start none that could outlast the step's time limit
-    # (the first of each thread always starts). Tasks not asked by then are put back, due at once.
+    # (those of the first second always start, should the lease be set too short for the timeouts). Tasks
+    # not asked by then are put back, due at once.
     budget = settings().step_time_limit - http.CONNECT_TIMEOUT - http.READ_TIMEOUT
     start_by = time.monotonic() + max(budget, 1.0)
 
