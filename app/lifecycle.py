@@ -35,6 +35,11 @@ TASK_FOR_STATE = {
     CANCELLED: "vidgate.cleanup",
 }
 
+# Submissions are served after every other step waiting in their vendor's queue (Redis serves a queue's lower
+# priority numbers first; the embedded broker ignores priorities), so the submissions the dispatcher lets out
+# never hold back the polls and downloads of jobs already running: under load, new jobs wait for running ones.
+SUBMIT_PRIORITY = 9
+
 # A message that arrives a little early (clock skew between hosts) is still honoured.
 DUE_TOLERANCE = 1.0
 
@@ -163,9 +168,10 @@ def send_step(state: str, vendor: str, task_ids: list[int]) -> None:
     name = TASK_FOR_STATE.get(state)
     if name is None:
         return
+    priority = SUBMIT_PRIORITY if state in (PENDING, SUBMITTING) else None
     for argument in [task_ids] if state == RUNNING else task_ids:
         try:
-            celery.send_task(name, args=[argument], queue=vendor, retry=False)
+            celery.send_task(name, args=[argument], queue=vendor, retry=False, priority=priority)
         except Exception:  # noqa: BLE001 (any broker failure; the dispatcher recovers)
             log.warning("could not send step; the dispatcher will", exc_info=True,
                         extra={"task_ids": argument, "step": name})

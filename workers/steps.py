@@ -435,7 +435,7 @@ def dispatch() -> int:
     Polls go out in batches of `poll_batch` per vendor queue. Submissions are metered: a channel is sent no
     more than its free slots (its cap, less its jobs in flight and the submissions already sent), and a
     vendor queue holds at most `submit_backlog` of them, so tasks waiting for a slot cost no messages and a
-    burst of creates waits in the table rather than in front of the polls of jobs already running.
+    burst of creates waits in the table; those sent are served after the queue's other steps (SUBMIT_PRIORITY).
 
     This is also the safety net: a message lost with the broker, or taken by a worker that died, is
     sent again once `resend_after_seconds` has passed without the task moving.

@@ -184,6 +184,23 @@ def test_dispatch_sends_due_steps_once_until_they_look_lost(client: FlaskClient,
     assert load(task_id).sent_at == pytest.approx(time.time(), abs=5)
 
 
+def test_a_submission_is_served_after_the_other_steps_waiting_in_its_queue(
+    tmp_path: Path, sim: Sim, redis_url: str
+) -> None:
+    prepared_app(make_settings(tmp_path / "instance", sim.url, REDIS_URL=redis_url))
+    lifecycle.send_step("pending", "openai", [1])  # a burst of creates got there first
+    lifecycle.send_step("downloading", "openai", [2])
+    lifecycle.send_step("running", "openai", [3, 4])
+    with celery.connection_for_read() as connection:
+        queue = connection.SimpleQueue("openai")
+        served = [queue.get(timeout=5) for _ in range(3)]
+        for message in served:
+            message.ack()
+        queue.close()
+    assert [message.headers["task"] for message in served] == [
+        "vidgate.download", "vidgate.poll_batch", "vidgate.submit"]
+
+
 def running_tasks(client: FlaskClient, auth: dict[str, str], count: int) -> list[int]:
     """`count` tasks the vendor accepted, due for their first poll."""
     ids = [create_video(client, auth) for _ in range(count)]
