@@ -22,20 +22,20 @@ class Database:
     def __init__(self) -> None:
         self._engine: Engine | None = None
         self._autocommit_engine: Engine | None = None
-        self._pre_ping = True
+        self._options = (True, 0)  # (pre_ping, pool_size) of the engines
         self._sessionmaker: sessionmaker[Session] | None = None
 
-    def init(self, url: str, *, pre_ping: bool = True) -> None:
+    def init(self, url: str, *, pre_ping: bool = True, pool_size: int = 16) -> None:
         """`pre_ping=False` is for the web front (see make_engine)."""
-        if self._engine is not None and str(self._engine.url) == url and self._pre_ping == pre_ping:
+        if self._engine is not None and str(self._engine.url) == url and self._options == (pre_ping, pool_size):
             return
         for engine in (self._engine, self._autocommit_engine):
             if engine is not None:
                 engine.dispose()
-        self._engine, self._pre_ping = make_engine(url, pre_ping=pre_ping), pre_ping
+        self._engine, self._options = make_engine(url, pre_ping=pre_ping, pool_size=pool_size), (pre_ping, pool_size)
         # A pool of its own: switching a pooled connection to autocommit and back costs psycopg2 a round trip
         # (SET default_transaction_isolation) each time. Connections are opened only once it is used.
-        self._autocommit_engine = make_engine(url, pre_ping=pre_ping, autocommit=True)
+        self._autocommit_engine = make_engine(url, pre_ping=pre_ping, autocommit=True, pool_size=pool_size)
         self._sessionmaker = sessionmaker(self._engine, expire_on_commit=False)
 
     @property
@@ -65,7 +65,7 @@ class Database:
             yield session
 
 
-def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False, pool_size: int = 16) -> Engine:
     """An engine for `url`, in autocommit mode if asked. PostgreSQL connections are checked before each use: by
     default with a `SELECT 1` (pre-ping), which workers keep since a step must not fail on a connection a
     database restart left dead; with `pre_ping=False` (the web front) by a look at the socket instead, which
@@ -85,9 +85,11 @@ def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) ->
             cursor.close()
 
         return engine
+    # Bursts beyond `pool_size` get extra connections, closed again when given back.
+    options.update(pool_size=pool_size, max_overflow=pool_size)
     if pre_ping:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **options)
-    engine = create_engine(url, pool_recycle=RECYCLE_SECONDS, pool_size=10, max_overflow=20, **options)
+        return create_engine(url, pool_pre_ping=True, **options)
+    engine = create_engine(url, pool_recycle=RECYCLE_SECONDS, **options)
     event.listen(engine, "checkout", _replace_if_closed_by_server)
     return engine
 

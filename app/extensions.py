@@ -76,7 +76,7 @@ def init_extensions(config: Settings | None = None, *, pre_ping: bool = True) ->
     global _settings
     _settings = config or load_settings()
     _settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db.init(_settings.database_url, pre_ping=pre_ping)
+    db.init(_settings.database_url, pre_ping=pre_ping, pool_size=_settings.db_pool_size)
     storage.init(open_storage(_settings.storage_url))
     rate_limiter.backend = make_limiter(_settings.redis_url, _settings.rate_limit_per_minute)
     channels.init(load_channels(_settings.channels_file, _settings.environ), db)

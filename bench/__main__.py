@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from app.processes import WORKER_CONCURRENCY, WORKER_POOL
 from bench.common import Options
 from bench.report import ORDER, Section, write
 
@@ -23,16 +24,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run; prints, does not write the file")
     parser.add_argument("--no-profile", action="store_true", help="skip the extra py-spy round")
     parser.add_argument("--print", dest="print_only", action="store_true", help="print instead of writing")
-    parser.add_argument("--worker", default="prefork:4", metavar="POOL:N",
-                        help="Celery pool and concurrency of the worker in polling and pipeline (default prefork:4, "
-                             "the Procfile's); any other value prints instead of writing")
+    parser.add_argument("--worker", default=f"{WORKER_POOL}:{WORKER_CONCURRENCY}", metavar="POOL:N",
+                        help="Celery pool and concurrency of the worker in polling and pipeline (default: the "
+                             "Procfile's); any other value prints instead of writing")
     args = parser.parse_args(argv)
     # A TERM (or an INT where the shell ignores it) unwinds normally, so every stack started is shut down.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     pool, _, concurrency = args.worker.partition(":")
     options = Options(quick=args.quick, profile=not args.no_profile, worker_pool=pool,
-                      worker_concurrency=int(concurrency or 4))
+                      worker_concurrency=int(concurrency or WORKER_CONCURRENCY))
     sections: list[Section] = []
     for name in args.names or ORDER:
         started = time.monotonic()
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if section.profile:
             print(section.profile_block(), flush=True)
         print(f"== {name} done in {time.monotonic() - started:.0f} s", flush=True)
-    if args.quick or args.print_only or args.worker != "prefork:4":
+    if args.quick or args.print_only or not options.procfile_worker:
         return 0
     print(f"wrote {write(sections)}")
     return 0

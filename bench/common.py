@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from app.processes import WORKER_CONCURRENCY, WORKER_POOL
 from harness.stack import ROOT, Stack, StackConfig, running_stack
 
 CHANNELS_DIR = ROOT / "config" / "channels"
@@ -28,12 +29,23 @@ class Options:
     quick: bool = False
     profile: bool = True
     # The worker's pool for the benchmarks with a back end (polling, pipeline); the Procfile's by default.
-    worker_pool: str = "prefork"
-    worker_concurrency: int = 4
+    worker_pool: str = WORKER_POOL
+    worker_concurrency: int = WORKER_CONCURRENCY
 
     @property
     def worker_label(self) -> str:
         return f"`-P {self.worker_pool} -c {self.worker_concurrency}`"
+
+    @property
+    def procfile_worker(self) -> bool:
+        """True when the worker is the Procfile's: only then does a run rewrite BENCHMARKS.md."""
+        return (self.worker_pool, self.worker_concurrency) == (WORKER_POOL, WORKER_CONCURRENCY)
+
+    @property
+    def worker_described(self) -> str:
+        if self.procfile_worker:
+            return f"{self.worker_label}, the Procfile's"
+        return f"{self.worker_label}; the Procfile's is `-P {WORKER_POOL} -c {WORKER_CONCURRENCY}`"
 
     def seconds(self, full: float) -> float:
         return 1.0 if self.quick else full

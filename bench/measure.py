@@ -353,6 +353,9 @@ class ProcessSampler:
         return sorted(rows, key=lambda row: -row[1])
 
 
+PRIORITY_SEPARATOR = "\x06\x16"  # kombu.transport.redis's default `sep`
+
+
 class QueueSampler:
     """Samples LLEN of every Redis list (Celery's queues) in a background thread; keeps each queue's maximum."""
 
@@ -366,15 +369,16 @@ class QueueSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            total = 0
+            lengths: Counter[str] = Counter()
             for key in self.client.scan_iter(count=1000):
                 if self.client.type(key) != b"list":
                     continue
-                length = self.client.llen(key)
-                name = key.decode(errors="replace")
+                # kombu keeps one list per priority step of a queue, named queue + separator + step (none for 0).
+                name = key.decode(errors="replace").partition(PRIORITY_SEPARATOR)[0]
+                lengths[name] += self.client.llen(key)
+            for name, length in lengths.items():
                 self.longest[name] = max(self.longest[name], length)
-                total += length
-            self.series.append((time.time(), total))
+            self.series.append((time.time(), sum(lengths.values())))
 
     def __enter__(self) -> QueueSampler:
         self._thread.start()

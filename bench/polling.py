@@ -143,7 +143,7 @@ def run(options: Options) -> Section:
         f"{accepted:,} accepted; statuses {dict(submitted.statuses)}) to the OpenAI simulator with jobs lasting "
         f"{job_seconds} s (drawn uniformly), the OpenAI channel's cap raised to {2 * tasks:,} so they are all in "
         f"flight at once (the simulator saw at most {stats['max_in_flight']:,} at the same moment). One worker "
-        f"({options.worker_label}; the Procfile's is `-P prefork -c 4`), beat with the 1 s dispatcher. The "
+        f"({options.worker_described}), beat with the 1 s dispatcher. The "
         "simulator records each "
         "job's end (creation + drawn duration); lag is the task's `completed_at` minus that (a task still unfinished "
         "when the run stops counts with its lag so far, a lower bound). The run stopped "
@@ -158,8 +158,8 @@ def run(options: Options) -> Section:
         ]),
         f"Broker: {publishes:,} messages published ({publishes / max(1, accepted):.1f} per task; a task needs at "
         f"least 2 + its polls), longest queue `{queue_name}` at {queue_max:,}. Worker RSS peaked at "
-        f"{worker_rss / 2**20:.0f} MB summed over its processes (PSS peak {worker_pss / 2**20:.0f} MB: the "
-        "prefork children share the master's pages copy-on-write).",
+        f"{worker_rss / 2**20:.0f} MB summed over its processes (PSS peak {worker_pss / 2**20:.0f} MB: pages "
+        "shared between processes counted once).",
         "CPU by process tree over the run (100% = one core; the machine has 2):",
         table(["process", "mean CPU", "p90 CPU"], cpu_rows),
         "**new-api on paper, same jobs.** new-api polls in a loop: a pass every 15 s, one channel's tasks one at a "

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from app.processes import WEB_THREADS, WORKER_CONCURRENCY, WORKER_POOL
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "BENCHMARKS.md"
 ORDER = ("submit", "status", "content", "polling", "pipeline", "peer")
@@ -87,7 +89,7 @@ def _title(block: str) -> str:
     return match.group(1) if match else "?"
 
 
-HEADER = """# Benchmarks
+HEADER = f"""# Benchmarks
 
 Issue 5's measurements, written by the suite itself: `python -m bench` (from the repository root, with the
 project's virtualenv) runs every benchmark on the real stack and rewrites this file; `python -m bench NAME`
@@ -96,10 +98,11 @@ The analysis under "Where the time goes" is hand-written and kept across runs.
 
 How the numbers are made:
 
-- **Real servers.** Each benchmark starts the whole stack with `harness/` exactly as the Procfile runs it: gunicorn
-  (`-k gthread --threads 16 -w 2`), Celery beat and a prefork worker (`-c 4`), a private PostgreSQL and Redis,
-  and the simulators as a subprocess. The only settings changed are the per-token rate limit (raised out of the
-  way: the Redis INCR it costs is still paid) and, where said, the channel cap and simulated job length.
+- **Real servers.** Each benchmark starts the whole stack with `harness/` exactly as the Procfile runs it:
+  gunicorn (`-k gthread --threads {WEB_THREADS} -w 2`), Celery beat and a worker
+  (`-P {WORKER_POOL} -c {WORKER_CONCURRENCY}`), a private PostgreSQL and Redis, and the simulators as a subprocess.
+  The only settings changed are the per-token rate limit (raised out of the way: the Redis INCR it costs is still
+  paid) and, where said, the channel cap and simulated job length.
 - **References run in the same run, alternating.** The machine is small (2 cores) and shared, so absolute numbers
   drift. Every figure is set against a reference measured minutes apart at most: rounds alternate target and
   reference (rotating which goes first), each figure is the median over rounds, and each ratio is the median of

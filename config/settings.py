@@ -33,6 +33,9 @@ class Settings:
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
     poll_batch: int = 50  # running tasks of one vendor polled by one message (one claim, one commit)
     poll_threads: int = 8  # vendor calls a worker process makes at once for its poll batches
+    # Database connections a process keeps open: at least its threads (gunicorn --threads, celery -c), since the
+    # pool closes a connection given back beyond this, so a smaller pool opens one per request under load.
+    db_pool_size: int = 16
     # Submit messages allowed to wait in a vendor's queue at once: a burst of creates then waits in the
     # table, not in front of the polls and downloads of jobs already running.
     submit_backlog: int = 200
@@ -98,6 +101,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         resend_after_seconds=float(env.get("VIDGATE_RESEND_AFTER_SECONDS", "60")),
         poll_batch=max(1, int(env.get("VIDGATE_POLL_BATCH", "50"))),
         poll_threads=max(1, int(env.get("VIDGATE_POLL_THREADS", "8"))),
+        db_pool_size=max(1, int(env.get("VIDGATE_DB_POOL_SIZE", "16"))),
         submit_backlog=max(1, int(env.get("VIDGATE_SUBMIT_BACKLOG", "200"))),
         vendor_read_timeout=float(env.get("VIDGATE_VENDOR_READ_TIMEOUT", "30")),
         download_read_timeout=float(env.get("VIDGATE_DOWNLOAD_READ_TIMEOUT", "60")),

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 import sqlalchemy
 
+from app.processes import WEB_THREADS, WORKER_CONCURRENCY, WORKER_POOL
 from config.settings import normalise_database_url
 from harness.services import Postgres, Redis, environment, free_port, wait_for_http, wait_for_port
 
@@ -24,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 class StackConfig:
     workdir: Path
     web_workers: int = 2
-    web_threads: int = 16
+    web_threads: int = WEB_THREADS
     # Worker name -> queues it consumes; every worker also serves the maintenance queue.
     workers: dict[str, str] = field(default_factory=lambda: {"openai": "openai"})
-    worker_concurrency: int = 4
-    worker_pool: str = "prefork"
+    worker_concurrency: int = WORKER_CONCURRENCY
+    worker_pool: str = WORKER_POOL
     sim_job_seconds: str = "1-3"
     celery_app: str = "workers.celery_app"
     wsgi: str = "app.wsgi:app"

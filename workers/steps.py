@@ -337,11 +337,18 @@ class _LeaseLost(Exception):
     """The task changed under a long download (deleted, most likely): stop copying."""
 
 
+# A download that trickles on this long is cut off and tried again later. Enforced here rather than by Celery's
+# time limits, which only the prefork pool applies (the Procfile runs threads).
+DOWNLOAD_TIME_LIMIT = 3600.0
+
+
 def _keep_lease(session: Session, task: Task, result: Download) -> Iterator[bytes]:
     """Pass chunks through, renewing the lease every third of it so a long download is not taken over."""
     lease = settings().lease_seconds
-    renewed = time.monotonic()
+    renewed = started = time.monotonic()
     for chunk in result.chunks:
+        if time.monotonic() - started > DOWNLOAD_TIME_LIMIT:
+            raise UpstreamError("retryable", f"the download took longer than {DOWNLOAD_TIME_LIMIT:.0f} s")
         if time.monotonic() - renewed > lease / 3:
             if not guarded_update(session, task, lease_until=now() + lease):
                 raise _LeaseLost()

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from app.extensions import celery
 from workers import steps
-
-# Downloads stream whole videos; they renew their lease as they go and get a longer time limit.
-DOWNLOAD_TIME_LIMIT = 3600
+from workers.steps import DOWNLOAD_TIME_LIMIT
 
 
 @celery.task(name="vidgate.submit")
@@ -18,7 +16,9 @@ def poll_batch(task_ids: list[int]) -> None:
     steps.poll(task_ids)
 
 
-@celery.task(name="vidgate.download", time_limit=DOWNLOAD_TIME_LIMIT + 60, soft_time_limit=DOWNLOAD_TIME_LIMIT)
+# Downloads stream whole videos and renew their lease as they go: a longer limit (their own deadline is the
+# one every pool applies; this one is prefork's backstop).
+@celery.task(name="vidgate.download", time_limit=DOWNLOAD_TIME_LIMIT + 60, soft_time_limit=DOWNLOAD_TIME_LIMIT + 30)
 def download(task_id: int) -> None:
     steps.download(task_id)
 

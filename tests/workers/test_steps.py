@@ -154,6 +154,20 @@ def test_a_cut_download_is_retried_and_never_stored_partially(
     assert task.sha256 == media.video_sha256(task.upstream_id)
 
 
+def test_a_download_past_its_time_limit_is_cut_off_and_tried_again(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = create_video(client, auth)
+    run_until(task_id, ("downloading",))
+    monkeypatch.setattr(steps, "DOWNLOAD_TIME_LIMIT", -1.0)  # every chunk arrives too late
+    steps.download(task_id)
+    task = load(task_id)
+    assert task.state == "downloading" and task.download_attempts == 1 and task.storage_key is None
+    assert task.next_action_at > time.time()
+    monkeypatch.setattr(steps, "DOWNLOAD_TIME_LIMIT", 3600.0)
+    assert run_until(task_id, ("completed",)).sha256 == media.video_sha256(task.upstream_id)
+
+
 def test_a_task_past_its_deadline_fails_with_timeout(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
     sim.state.settings.update({"job_seconds": "60"})
     task_id = create_video(client, auth)
