@@ -160,11 +160,14 @@ class ChannelRegistry:
         self._refused: Mapping[str, str] = {}
         self._database: Database | None = None
         self._synced = False
+        self._secrets: set[str] = set()
 
     def init(self, config: ChannelFile, database: Database | None = None) -> None:
         """`database` None: routing only, no rows to mirror (tests of routing, tools)."""
         self._channels, self._refused = list(config.channels), dict(config.refused)
         self._database, self._synced = database, False
+        # Collected once: the log formatter asks for them on every line it writes.
+        self._secrets = {s for c in self._channels for s in c.secrets}
 
     def _ensure_synced(self) -> None:
         """Sync lazily, so a process can start while the database is still down and catch up later."""
@@ -230,5 +233,5 @@ class ChannelRegistry:
         return self._refused.get(model)
 
     def secrets(self) -> set[str]:
-        return {s for c in self._channels for s in c.secrets}
+        return self._secrets
 

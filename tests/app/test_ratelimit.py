@@ -19,6 +19,24 @@ def test_redis_limiter_counts_per_key_and_says_how_long_to_wait() -> None:
     assert limiter.hit("b") is None  # another token has its own budget
 
 
+def test_a_process_reserves_a_share_of_the_budget_per_round_trip() -> None:
+    server = fakeredis.FakeRedis()
+    limiter = RedisRateLimiter(server, limit=1000)  # shares of 10
+    assert [limiter.hit("a") for _ in range(10)] == [None] * 10
+    assert [int(server.get(key)) for key in server.keys("vidgate:ratelimit:a:*")] == [10]  # one INCRBY so far
+    assert limiter.hit("a") is None
+    assert [int(server.get(key)) for key in server.keys("vidgate:ratelimit:a:*")] == [20]
+
+
+def test_processes_taking_shares_never_exceed_the_budget_together() -> None:
+    server = fakeredis.FakeRedis()
+    processes = [RedisRateLimiter(server, limit=350) for _ in range(2)]  # shares of 3; 350 is not a multiple
+    allowed = sum(processes[i % 2].hit("a") is None for i in range(500))
+    # Exact but for what a process reserved and had not used when the other found the budget spent.
+    assert 350 - 2 * 2 <= allowed <= 350
+    assert all(limiter.hit("a") is not None for limiter in processes)
+
+
 def test_a_limiter_that_is_down_lets_requests_through() -> None:
     broken = RedisRateLimiter(fail_fast_client("redis://127.0.0.1:1/0"), limit=1)
     assert broken.hit("a") is None and broken.hit("a") is None
