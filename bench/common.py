@@ -17,7 +17,8 @@ from app.processes import WORKER_CONCURRENCY, WORKER_POOL
 from harness.stack import ROOT, Stack, StackConfig, running_stack
 
 CHANNELS_DIR = ROOT / "config" / "channels"
-# The per-token limit (1200/min by default) would cap every load test; raised, it still costs its Redis INCR.
+# The per-token limit (1200/min by default) would cap every load test; raised, it is still counted in Redis
+# (one INCRBY per share of the budget: app/ratelimit.py).
 BENCH_PROCESS = "bench client (this process)"
 UNLIMITED = {"VIDGATE_RATE_LIMIT_PER_MINUTE": str(10**9)}
 

@@ -101,8 +101,8 @@ How the numbers are made:
 - **Real servers.** Each benchmark starts the whole stack with `harness/` exactly as the Procfile runs it:
   gunicorn (`-k gthread --threads {WEB_THREADS} -w 2`), Celery beat and a worker
   (`-P {WORKER_POOL} -c {WORKER_CONCURRENCY}`), a private PostgreSQL and Redis, and the simulators as a subprocess.
-  The only settings changed are the per-token rate limit (raised out of the way: the Redis INCR it costs is still
-  paid) and, where said, the channel cap and simulated job length.
+  The only settings changed are the per-token rate limit (raised out of the way; it is still counted in Redis,
+  one INCRBY per share of the budget) and, where said, the channel cap and simulated job length.
 - **References run in the same run, alternating.** The machine is small (2 cores) and shared, so absolute numbers
   drift. Every figure is set against a reference measured minutes apart at most: rounds alternate target and
   reference (rotating which goes first), each figure is the median over rounds, and each ratio is the median of

@@ -1,8 +1,8 @@
 """The ceiling: a trivial Flask app served by the web front's own gunicorn flags (`bench.trivial_app:app`).
 
-Besides the trivial routes it has "floor" routes: no framework logic at all, only the round trips an
-authenticated, rate-limited route cannot avoid (one PostgreSQL statement and one Redis INCR), on raw
-psycopg2 and redis-py. They show how much of the gap to the ceiling is the round trips themselves.
+Besides the trivial routes it has "floor" routes: no framework logic at all, only the round trips of an
+authenticated, rate-limited route done the plain way (one PostgreSQL statement and one Redis INCR per request),
+on raw psycopg2 and redis-py. They show how much of the gap to the ceiling is the round trips themselves.
 """
 from __future__ import annotations
 
