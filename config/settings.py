@@ -42,8 +42,10 @@ class Settings:
     vendor_read_timeout: float = 30.0  # seconds to wait for a vendor's answer
     download_read_timeout: float = 60.0  # seconds a download may go without receiving a byte
     # How long a worker holds a task while it works on a step. A worker that dies is noticed after this,
-    # so it is also the recovery time after a crash; steps are cut off (Celery time limits) before it ends,
-    # so no two workers ever run the same step at once. Must exceed the vendor timeouts with room.
+    # so it is also the recovery time after a crash. Steps end well before it: vendor calls time out, poll
+    # batches stop starting calls within their budget, downloads renew it; and should a step outlive it anyway,
+    # its writes are compare-and-set on the row's version and lose to the worker that took over. Must exceed
+    # the vendor timeouts with room.
     lease_seconds: float = 150.0
 
     @property

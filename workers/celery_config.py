@@ -26,7 +26,8 @@ def configure_celery(celery: Celery, settings: Settings) -> None:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        # Steps end before their lease does (see Settings.lease_seconds); downloads renew theirs.
+        # Steps end before their lease does (see Settings.lease_seconds); downloads renew theirs. Only the
+        # prefork pool enforces these limits; under the Procfile's thread pool the steps' own clocks do.
         task_soft_time_limit=settings.step_time_limit,
         task_time_limit=settings.lease_seconds * 0.9,
         # No countdown messages are sent at all (see the dispatcher), so this only bounds how long a
