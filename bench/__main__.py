@@ -27,13 +27,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worker", default=f"{WORKER_POOL}:{WORKER_CONCURRENCY}", metavar="POOL:N",
                         help="Celery pool and concurrency of the worker in polling and pipeline (default: the "
                              "Procfile's); any other value prints instead of writing")
+    parser.add_argument("--worker-processes", type=int, default=1, metavar="P",
+                        help="worker processes on the vendor queue in polling and pipeline (default 1, the "
+                             "Procfile's); any other value prints instead of writing")
     args = parser.parse_args(argv)
     # A TERM (or an INT where the shell ignores it) unwinds normally, so every stack started is shut down.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     pool, _, concurrency = args.worker.partition(":")
     options = Options(quick=args.quick, profile=not args.no_profile, worker_pool=pool,
-                      worker_concurrency=int(concurrency or WORKER_CONCURRENCY))
+                      worker_concurrency=int(concurrency or WORKER_CONCURRENCY),
+                      worker_processes=max(1, args.worker_processes))
     sections: list[Section] = []
     for name in args.names or ORDER:
         started = time.monotonic()

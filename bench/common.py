@@ -32,6 +32,8 @@ class Options:
     # The worker's pool for the benchmarks with a back end (polling, pipeline); the Procfile's by default.
     worker_pool: str = WORKER_POOL
     worker_concurrency: int = WORKER_CONCURRENCY
+    # Worker processes on the OpenAI queue (polling, pipeline): the Procfile's one, or more to see them scale out.
+    worker_processes: int = 1
 
     @property
     def worker_label(self) -> str:
@@ -40,13 +42,20 @@ class Options:
     @property
     def procfile_worker(self) -> bool:
         """True when the worker is the Procfile's: only then does a run rewrite BENCHMARKS.md."""
-        return (self.worker_pool, self.worker_concurrency) == (WORKER_POOL, WORKER_CONCURRENCY)
+        return (self.worker_pool, self.worker_concurrency, self.worker_processes) == (
+            WORKER_POOL, WORKER_CONCURRENCY, 1)
 
     @property
     def worker_described(self) -> str:
+        count = "one worker" if self.worker_processes == 1 else f"{self.worker_processes} worker processes"
         if self.procfile_worker:
-            return f"{self.worker_label}, the Procfile's"
-        return f"{self.worker_label}; the Procfile's is `-P {WORKER_POOL} -c {WORKER_CONCURRENCY}`"
+            return f"{count} ({self.worker_label}, the Procfile's)"
+        return f"{count} ({self.worker_label}; the Procfile runs one, `-P {WORKER_POOL} -c {WORKER_CONCURRENCY}`)"
+
+    @property
+    def worker_names(self) -> list[str]:
+        """The stack's names of the worker processes on the OpenAI queue (process `worker_<name>`)."""
+        return ["openai"] + [f"openai{n}" for n in range(2, self.worker_processes + 1)]
 
     def seconds(self, full: float) -> float:
         return 1.0 if self.quick else full
@@ -82,7 +91,8 @@ def bench_stack(name: str, *, workers: bool = True, sim_job_seconds: str = "1-3"
         settings["VIDGATE_CHANNELS"] = str(channel_folder(workdir, openai_cap))
     options = options or Options()
     config = StackConfig(workdir, sim_job_seconds=sim_job_seconds, env=settings, simulator_module="bench.sim_server",
-                         worker_pool=options.worker_pool, worker_concurrency=options.worker_concurrency)
+                         worker_pool=options.worker_pool, worker_concurrency=options.worker_concurrency,
+                         workers={name: "openai" for name in options.worker_names})
     try:
         with running_stack(config) as stack:
             if not workers:

@@ -124,7 +124,7 @@ def run(options: Options) -> Section:
     parts = [
         f"{len(shipped.ids):,} tasks submitted as fast as the API takes them ({CONCURRENCY} at a time, aiohttp) "
         "with the simulator's jobs finishing at once (`job_seconds` 0): every task goes submit -> poll -> download "
-        f"-> completed through beat's dispatcher, one worker ({options.worker_described}), PostgreSQL "
+        f"-> completed through beat's dispatcher, {options.worker_described}, PostgreSQL "
         "and Redis. Rate = completed tasks / (last `completed_at` - first `created_at`); a sample of completed "
         "tasks is downloaded from `/content` and checked to be an MP4. Run twice, each on a fresh stack: with the "
         "shipped channel file, and with the OpenAI channel's `max_concurrency` raised so the cap cannot bind. "

@@ -77,7 +77,8 @@ def run(options: Options) -> Section:
         publishes_before = broker_publishes(stack.redis.url)
         bodies = [("/v1/videos", {"model": "sora-2", "prompt": f"polling bench {i}", "seconds": "4"})
                   for i in range(tasks)]
-        with ProcessSampler(groups, interval=2.0, solo=[BENCH_PROCESS], pss=["worker_openai"]) as sampler, \
+        worker_groups = [f"worker_{name}" for name in options.worker_names]
+        with ProcessSampler(groups, interval=2.0, solo=[BENCH_PROCESS], pss=worker_groups) as sampler, \
                 QueueSampler(stack.redis.url) as queues:
             started = time.time()
             submitted = bulk_requests(stack.base_url, stack.token, "POST", bodies, SUBMIT_CONCURRENCY)
@@ -109,9 +110,11 @@ def run(options: Options) -> Section:
     unfinished = accepted - states["completed"] - states["failed"]
     # Lost for good: not terminal and nothing scheduled (the dispatcher would never pick it up again).
     orphaned = sum(1 for row in rows if row.state not in ("completed", "failed") and row.next_action_at is None)
-    worker_rss = max(sampler.samples["worker_openai"].rss, default=0)
-    worker_pss = max(sampler.samples["worker_openai"].pss, default=0)
+    # Per worker (the target is a worker's): the largest of their peaks when several run.
+    worker_rss = max(max(sampler.samples[group].rss, default=0) for group in worker_groups)
+    worker_pss = max(max(sampler.samples[group].pss, default=0) for group in worker_groups)
     queue_name, queue_max = queues.worst()
+    largest = "" if options.worker_processes == 1 else f" (the largest of the {options.worker_processes} workers)"
     ordered = sorted((job["created_at"], job["ended_at"]) for job in jobs.values())
     paper = {limit: newapi_schedule(ordered, limit) for limit in (NEWAPI_QUERY_LIMIT, None)}
     p50, p95 = percentile(lags, 50), percentile(lags, 95)
@@ -142,8 +145,8 @@ def run(options: Options) -> Section:
         f"{tasks:,} tasks submitted through the API ({SUBMIT_CONCURRENCY} at a time, {submit_seconds:.0f} s, "
         f"{accepted:,} accepted; statuses {dict(submitted.statuses)}) to the OpenAI simulator with jobs lasting "
         f"{job_seconds} s (drawn uniformly), the OpenAI channel's cap raised to {2 * tasks:,} so they are all in "
-        f"flight at once (the simulator saw at most {stats['max_in_flight']:,} at the same moment). One worker "
-        f"({options.worker_described}), beat with the 1 s dispatcher. The "
+        f"flight at once (the simulator saw at most {stats['max_in_flight']:,} at the same moment). Back end: "
+        f"{options.worker_described}, beat with the 1 s dispatcher. The "
         "simulator records each "
         "job's end (creation + drawn duration); lag is the task's `completed_at` minus that (a task still unfinished "
         "when the run stops counts with its lag so far, a lower bound). The run stopped "
@@ -158,8 +161,9 @@ def run(options: Options) -> Section:
         ]),
         f"Broker: {publishes:,} messages published ({publishes / max(1, accepted):.1f} per task; a task needs at "
         f"least 2 + its polls), longest queue `{queue_name}` at {queue_max:,}. Worker RSS peaked at "
-        f"{worker_rss / 2**20:.0f} MB summed over its processes (PSS peak {worker_pss / 2**20:.0f} MB: pages "
-        "shared between processes counted once).",
+        f"{worker_rss / 2**20:.0f} MB summed over its processes{largest} (PSS peak {worker_pss / 2**20:.0f} MB: "
+        "pages"
+        " shared between processes counted once).",
         "CPU by process tree over the run (100% = one core; the machine has 2):",
         table(["process", "mean CPU", "p90 CPU"], cpu_rows),
         "**new-api on paper, same jobs.** new-api polls in a loop: a pass every 15 s, one channel's tasks one at a "

@@ -115,7 +115,8 @@ How the numbers are made:
   virtualenv (aiohttp already comes with the dev extra); `runuser` and PostgreSQL's server binaries, as for
   `tests/faults`. The peer benchmark creates `bench/.venv-litellm` (python3 -m venv) on first use and installs
   `litellm[proxy]` there. A whole run takes about 35 minutes; `--no-profile` skips the py-spy rounds, and
-  `--worker POOL:N` reruns polling and pipeline with another Celery pool (printed, not written).
+  `--worker POOL:N` and `--worker-processes P` rerun polling and pipeline with another Celery pool or several
+  worker processes on the vendor's queue (printed, not written).
 - **What the figures are not.** The vendor is a simulator on loopback that answers in about a millisecond, and
   every process (load generator included) shares the same two cores; real vendors take hundreds of
   milliseconds per call, which matters most for the polling benchmark (see "Where the time goes").
