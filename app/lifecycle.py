@@ -115,11 +115,11 @@ def compare_and_set(session: Session, task: Task, **values: Any) -> bool:
     )
     if result.rowcount != 1:
         return False
-    _written(task, values)
+    show_written(task, values)
     return True
 
 
-def _written(task: Task, values: dict[str, Any]) -> None:
+def show_written(task: Task, values: dict[str, Any]) -> None:
     """Show a guarded write on the object, as committed values: a plain attribute change would make the next
     flush write them again, unguarded, over whatever another process wrote meanwhile."""
     for name, value in values.items():

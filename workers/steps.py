@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.channels import ChannelConfig
 from app.extensions import channels, db, settings, storage
@@ -37,6 +36,7 @@ from app.lifecycle import (
     guarded_update,
     record_step,
     send_step,
+    show_written,
 )
 from app.models import Channel, Task, now
 from app.storage import IncompleteWrite, task_prefixes, thumbnail_key, video_key
@@ -138,21 +138,19 @@ def _take_slot(session: Session, task: Task, channel: ChannelConfig) -> bool:
         .where(Task.channel_id == channel.id, Task.state.in_((SUBMITTING, RUNNING)))
         .scalar_subquery()
     )
+    values = {"state": SUBMITTING, "submit_attempts": task.submit_attempts + 1, "updated_at": now()}
     statement = (
         update(Task)
         .where(Task.id == task.id, Task.version == task.version, *([in_flight < cap] if cap else []))
-        .values(state=SUBMITTING, version=task.version + 1, submit_attempts=task.submit_attempts + 1,
-                updated_at=now())
+        .values(version=task.version + 1, **values)
         .execution_options(synchronize_session=False)
     )
     taken = session.execute(statement).rowcount == 1
     session.commit()
     if taken:
-        # As committed values: a plain attribute change would be flushed later, unguarded, over a delete
-        # that lands while the vendor call runs.
-        for name, value in (("state", SUBMITTING), ("version", task.version + 1),
-                            ("submit_attempts", task.submit_attempts + 1)):
-            set_committed_value(task, name, value)
+        # Not a plain attribute change, which would be flushed later, unguarded, over a delete that lands
+        # while the vendor call runs.
+        show_written(task, values)
     return taken
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -265,20 +266,30 @@ def test_a_poll_batch_hands_finished_jobs_to_their_download(
     assert sent == [("vidgate.download", i, "openai") for i in ids]
 
 
+def before_polling(monkeypatch: pytest.MonkeyPatch, upstream_id: str | None, act: Callable[[], None]) -> None:
+    """Run `act` when the OpenAI adapter is asked about `upstream_id`, then ask the vendor as usual."""
+    adapter = get_adapter("openai")
+    real_poll = adapter.poll
+
+    def poll(channel: ChannelConfig, asked: str) -> PollResult:
+        if asked == upstream_id:
+            act()
+        return real_poll(channel, asked)
+
+    monkeypatch.setattr(adapter, "poll", poll)
+
+
 def test_a_task_deleted_while_its_batch_polls_stays_deleted(
     client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.state.settings.update({"job_seconds": "60"})
     ids = running_tasks(client, auth, 3)
     victim = load(ids[1])
-    adapter, real_poll = get_adapter("openai"), get_adapter("openai").poll
 
-    def poll(channel: ChannelConfig, upstream_id: str) -> PollResult:
-        if upstream_id == victim.upstream_id:  # the client deletes it while the vendor is asked
-            assert client.delete(f"/v1/videos/{victim.public_id}", headers=auth).status_code == 200
-        return real_poll(channel, upstream_id)
+    def delete_it() -> None:  # the client deletes it while the vendor is asked
+        assert client.delete(f"/v1/videos/{victim.public_id}", headers=auth).status_code == 200
 
-    monkeypatch.setattr(adapter, "poll", poll)
+    before_polling(monkeypatch, victim.upstream_id, delete_it)
     steps.poll(ids)
     deleted = load(victim.id)
     assert (deleted.state, deleted.polls, deleted.next_action_at is not None) == ("cancelled", 0, True)
@@ -293,14 +304,11 @@ def test_a_vendor_call_that_raises_does_not_sink_its_batch(
     sim.state.settings.update({"job_seconds": "60"})
     ids = running_tasks(client, auth, 3)
     broken = load(ids[0])
-    adapter, real_poll = get_adapter("openai"), get_adapter("openai").poll
 
-    def poll(channel: ChannelConfig, upstream_id: str) -> PollResult:
-        if upstream_id == broken.upstream_id:
-            raise KeyError("status")  # an adapter bug met by this task's answer only
-        return real_poll(channel, upstream_id)
+    def adapter_bug() -> None:  # met by this task's answer only
+        raise KeyError("status")
 
-    monkeypatch.setattr(adapter, "poll", poll)
+    before_polling(monkeypatch, broken.upstream_id, adapter_bug)
     steps.poll(ids)
     task = load(broken.id)
     assert (task.state, task.polls, task.lease_until) == ("running", 1, None)
