@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g
 from sqlalchemy.exc import OperationalError
 
+from app.access import AccessLog
 from app.errors import ApiError, register_errorhandlers, render
 from app.extensions import api, channels, init_extensions
-from app.logs import configure_logging, elapsed_ms
+from app.logs import configure_logging
 from config.settings import Settings
 
 log = logging.getLogger("vidgate.web")
@@ -25,7 +24,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_database_errors(app)
-    register_request_hooks(app)
+    register_teardown(app)
+    register_access_log(app)
     return app
 
 
@@ -67,24 +67,13 @@ def register_database_errors(app: Flask) -> None:
                                headers={"Retry-After": "5"}))
 
 
-def register_request_hooks(app: Flask) -> None:
-    @app.before_request
-    def _start() -> None:
-        g.started = time.perf_counter()
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        log.info("request", extra={
-            "request_id": g.get("request_id"), "method": request.method, "path": request.path,
-            "status": response.status_code, "ms": elapsed_ms(g.get("started", time.perf_counter())),
-            "task_id": g.get("task_id"),
-        })
-        return response
-
+def register_teardown(app: Flask) -> None:
     @app.teardown_appcontext
     def _close_session(_error: BaseException | None) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+
+
+def register_access_log(app: Flask) -> None:
+    app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 from dataclasses import dataclass
-from time import monotonic
 
 from flask import g, request
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from app.cache import ExpiringCache
 from app.errors import ApiError
 from app.extensions import db, settings
 from app.models import Account, ApiToken, now
@@ -29,39 +28,8 @@ class Caller:
         return self.allowed_models is None or model in self.allowed_models
 
 
-class CallerCache:
-    """Valid tokens' callers by token hash, each trusted for a while in this process (see README, API notes).
-
-    Reads take no lock (a dict lookup is atomic); writers lock so the size check and the insert go together.
-    When full, the oldest entry goes: a bound on memory, not an LRU, since a miss only costs one query.
-    """
-
-    def __init__(self, max_entries: int = CACHED_TOKENS) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Caller]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, token_hash: str) -> Caller | None:
-        entry = self._entries.get(token_hash)
-        if entry is None or entry[0] <= monotonic():
-            return None
-        return entry[1]
-
-    def put(self, token_hash: str, caller: Caller, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        with self._lock:
-            self._entries.pop(token_hash, None)  # re-inserted at the end: the dict's order is the age order
-            while len(self._entries) >= self.max_entries:
-                del self._entries[next(iter(self._entries))]
-            self._entries[token_hash] = (monotonic() + seconds, caller)
-
-    def drop(self, token_hash: str) -> None:
-        with self._lock:
-            self._entries.pop(token_hash, None)
-
-
-callers = CallerCache()
+# Valid tokens' callers by token hash, each trusted for a while in this process (see README, API notes).
+callers: ExpiringCache[str, Caller] = ExpiringCache(CACHED_TOKENS)
 _TOKEN = select(ApiToken.id, ApiToken.account_id, ApiToken.allowed_models, ApiToken.revoked_at).where(
     ApiToken.token_hash == bindparam("token_hash"))
 

@@ -8,7 +8,8 @@ from flask_smorest import Api
 
 from app.channels import ChannelRegistry, load_channels
 from app.db import Database
-from app.ratelimit import NoLimit, RateLimiter, make_limiter
+from app.finished import FinishedTasks
+from app.ratelimit import NoLimit, RateLimiter, fail_fast_client, make_limiter
 from app.storage import Storage, StoredObject, open_storage
 from config.settings import Settings, load_settings
 
@@ -55,6 +56,7 @@ db = Database()
 storage = StorageProxy()
 rate_limiter = LimiterProxy()
 channels = ChannelRegistry()
+finished_tasks = FinishedTasks()
 celery = Celery("vidgate")
 api = Api()
 _settings: Settings | None = None
@@ -79,6 +81,8 @@ def init_extensions(config: Settings | None = None, *, pre_ping: bool = True) ->
     db.init(_settings.database_url, pre_ping=pre_ping, pool_size=_settings.db_pool_size)
     storage.init(open_storage(_settings.storage_url))
     rate_limiter.backend = make_limiter(_settings.redis_url, _settings.rate_limit_per_minute)
+    finished_tasks.init(fail_fast_client(_settings.redis_url) if _settings.redis_url else None,
+                        _settings.status_cache_entries)
     channels.init(load_channels(_settings.channels_file, _settings.environ), db)
     configure_celery(celery, _settings)
     return _settings

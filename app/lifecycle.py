@@ -24,6 +24,8 @@ FAILED = "failed"
 CANCELLED = "cancelled"      # deleted by the client
 
 ACTIVE = (PENDING, SUBMITTING, RUNNING, DOWNLOADING)
+# Left only by a delete: nothing else a client can see changes afterwards (app.finished relies on it).
+FINAL = (COMPLETED, FAILED)
 
 # The Celery task that runs a state's next step. A poll message carries a batch: a list of task ids of
 # one vendor; every other step's message carries one id.

@@ -46,7 +46,9 @@ def _seconds(value: float | None) -> int | None:
 
 
 def base_url() -> str:
-    return settings().public_base_url or request.host_url.rstrip("/")
+    # Not request.host_url: it also decodes the host into an IRI, a cost on every status read, and a URL handed to
+    # clients wants the host as it came (ASCII) anyway.
+    return settings().public_base_url or f"{request.scheme}://{request.host}"
 
 
 def content_url(task: TaskView) -> str:

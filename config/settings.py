@@ -29,6 +29,8 @@ class Settings:
     rate_limit_per_minute: int = 1200  # per token, all routes together; 0 turns the limit off
     # How long a web process trusts a token it has checked, without asking the database again; 0: always ask.
     token_cache_seconds: float = 5.0
+    # Finished tasks' rows a web process keeps for status reads (app.finished; needs Redis); 0: always ask.
+    status_cache_entries: int = 10_000
     dispatch_seconds: float = 1.0
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
     poll_batch: int = 50  # running tasks of one vendor polled by one message (one claim, one commit)
@@ -98,6 +100,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_image_bytes=int(env.get("VIDGATE_MAX_IMAGE_BYTES", str(10 * 1024 * 1024))),
         rate_limit_per_minute=int(env.get("VIDGATE_RATE_LIMIT_PER_MINUTE", "1200")),
         token_cache_seconds=float(env.get("VIDGATE_TOKEN_CACHE_SECONDS", "5")),
+        status_cache_entries=max(0, int(env.get("VIDGATE_STATUS_CACHE_ENTRIES", "10000"))),
         dispatch_seconds=float(env.get("VIDGATE_DISPATCH_SECONDS", "1")),
         housekeeping_seconds=float(env.get("VIDGATE_HOUSEKEEPING_SECONDS", "300")),
         resend_after_seconds=float(env.get("VIDGATE_RESEND_AFTER_SECONDS", "60")),

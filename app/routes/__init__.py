@@ -12,9 +12,11 @@ from marshmallow import Schema
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from app import lifecycle
+from app.access import note_task
 from app.auth import Caller, authenticate
 from app.errors import ApiError, not_found
-from app.extensions import db, rate_limiter
+from app.extensions import db, finished_tasks, rate_limiter
 from app.models import Task
 from app.schemas import ErrorEnvelopeSchema
 from app.serializers import VIEW_COLUMNS, TaskView
@@ -72,21 +74,27 @@ def owned_task(public_id: str, what: str = "video") -> Task:
     )
     if task is None or task.deleted_at is not None:
         raise not_found(what, f"{what}_not_found")
-    g.task_id = task.public_id
+    note_task(task.public_id)
     return task
 
 
 def task_view(public_id: str, what: str = "video") -> TaskView:
-    """`owned_task` for reading: the columns a response needs, in one statement on an autocommit connection
-    (no BEGIN, no ROLLBACK at teardown), without the ORM's identity map and object loading."""
+    """`owned_task` for reading: a finished task as this process keeps it (app.finished), else the columns a
+    response needs in one statement on an autocommit connection (no BEGIN, no ROLLBACK at teardown), without
+    the ORM's identity map and object loading."""
     _check_id(public_id, what)
     account_id = caller().account_id
-    with db.autocommit() as connection:
-        row = connection.execute(_VIEW, {"public_id": public_id, "account_id": account_id}).first()
+    row = finished_tasks.get(public_id, account_id)
     if row is None:
-        raise not_found(what, f"{what}_not_found")
-    g.task_id = public_id
-    return row  # type: ignore[return-value]  # a Row has TaskView's attributes
+        generation = finished_tasks.generation  # before the read: a delete heard during it voids the row
+        with db.autocommit() as connection:
+            row = connection.execute(_VIEW, {"public_id": public_id, "account_id": account_id}).first()
+        if row is None:
+            raise not_found(what, f"{what}_not_found")
+        if row.state in lifecycle.FINAL:
+            finished_tasks.keep(public_id, account_id, row, generation)
+    note_task(public_id)
+    return row  # type: ignore[no-any-return]  # a Row has TaskView's attributes
 
 
 def _check_id(public_id: str, what: str) -> None:

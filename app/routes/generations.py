@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from app.normalize import read_body
 from app.routes import caller, document_errors, task_view
-from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
+from app.routes.videos import CREATE_BODY, ERRORS, read_answer, with_poll_hint
 from app.schemas import GenerationSchema, TaskSummarySchema
 from app.serializers import generation_object
 from app.submission import submit
@@ -31,5 +31,4 @@ def create_generation():  # type: ignore[no-untyped-def]
 @document_errors(blp, 401, 404)
 def get_generation(task_id: str):  # type: ignore[no-untyped-def]
     """A unified task: status, progress and, once completed, `url` and `format`."""
-    task = task_view(task_id, what="task")
-    return with_poll_hint(task, generation_object(task))
+    return read_answer(task_view(task_id, what="task"), generation_object)

@@ -1,13 +1,13 @@
 """Jimeng dialect (SPEC 2.4): Volcengine's visual async API (`Action=CVSync2Async...`), for tasks of any vendor."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from flask import g, request
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
+from app.access import request_id, request_ms
 from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
 from app.normalize import Body, read_body
@@ -52,9 +52,8 @@ class GetResultSchema(Schema):
 
 
 def envelope(code: int, message: str, data: dict[str, Any] | None) -> dict[str, Any]:
-    elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    return {"code": code, "message": message, "request_id": g.get("request_id", ""), "status": code,
-            "time_elapsed": f"{elapsed:.2f}ms", "data": data}
+    return {"code": code, "message": message, "request_id": request_id(), "status": code,
+            "time_elapsed": f"{request_ms():.2f}ms", "data": data}
 
 
 def render_error(error: ApiError) -> tuple[dict[str, Any], int]:

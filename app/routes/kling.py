@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, request
+from flask import request
 from flask_smorest import Blueprint
 
+from app.access import request_id
 from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
 from app.normalize import Body, read_body
@@ -30,7 +31,7 @@ _CODES = {400: 1201, 401: 1002, 403: 1103, 404: 1203, 405: 1202, 409: 1201, 413:
 
 def render_error(error: ApiError) -> tuple[dict[str, Any], int]:
     code = 1001 if error.code == "missing_api_key" else _CODES.get(error.status, 5000 if error.status >= 500 else 1200)
-    return {"code": code, "message": error.message, "request_id": g.get("request_id", "")}, error.status
+    return {"code": code, "message": error.message, "request_id": request_id()}, error.status
 
 
 register_renderer(blp.name, render_error)
@@ -75,7 +76,7 @@ def kling_task(task: TaskView) -> dict[str, Any]:
         "updated_at": int(task.updated_at * 1000),
         "task_result": {"videos": videos},
     }
-    return {**generation_object(task), "code": 0, "message": "SUCCEED", "request_id": g.get("request_id", ""),
+    return {**generation_object(task), "code": 0, "message": "SUCCEED", "request_id": request_id(),
             "data": data}
 
 

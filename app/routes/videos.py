@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from werkzeug.wsgi import wrap_file
 
 from app import lifecycle
+from app.cache import ExpiringCache
 from app.errors import ApiError, bad_field
-from app.extensions import db, storage
+from app.extensions import db, finished_tasks, storage
 from app.models import Task, now
 from app.normalize import read_body, sniff_image
 from app.routes import caller, document_errors, owned_task, session, task_view
@@ -24,7 +26,7 @@ from app.schemas import (
     VideoListSchema,
     VideoSchema,
 )
-from app.serializers import VIEW_COLUMNS, TaskView, poll_after_ms, video_object
+from app.serializers import VIEW_COLUMNS, TaskView, base_url, poll_after_ms, video_object
 from app.storage import thumbnail_key
 from app.submission import create_task, new_public_id, submit
 from app.video_request import VideoRequest
@@ -39,6 +41,7 @@ CREATE_BODY = {
     },
 }
 STREAM_BUFFER = 256 * 1024
+ANSWERS_KEPT, ANSWER_SECONDS = 10_000, 300.0  # about 0.6 KB an answer
 ERRORS = (400, 401, 403, 404, 409, 413, 415, 429)
 
 
@@ -46,6 +49,26 @@ def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[Response, int,
     """The answer, already in its schema's shape (see app.serializers): a ready Response, which flask-smorest
     passes through instead of dumping the body through the schema again."""
     return jsonify(body), 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
+
+
+# Finished tasks' answers, as JSON, by serializer, task and base URL. A finished task's answer never changes
+# (app.lifecycle.FINAL), and the serializers here are functions of the task and the base URL alone, so a
+# process renders each once. Nothing needs dropping on a delete: `task_view` has already found the task, live
+# and the caller's, before its answer is looked up.
+_answers: ExpiringCache[tuple[str, str, str], str] = ExpiringCache(ANSWERS_KEPT)
+
+
+def read_answer(task: TaskView, serialize: Callable[[TaskView], dict[str, Any]]
+                ) -> tuple[Response, int, dict[str, str]]:
+    """`with_poll_hint(task, serialize(task))` for a read, rendered once per process for a finished task."""
+    if task.state not in lifecycle.FINAL:
+        return with_poll_hint(task, serialize(task))
+    key = (serialize.__name__, task.public_id, base_url())
+    body = _answers.get(key)
+    if body is None:
+        body = f"{current_app.json.dumps(serialize(task))}\n"  # as jsonify renders it
+        _answers.put(key, body, ANSWER_SECONDS)
+    return Response(body, mimetype="application/json"), 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
 
 
 @blp.route("", methods=["POST"])
@@ -90,8 +113,7 @@ def list_videos(limit: int, order: str, after: str | None = None):  # type: igno
 @document_errors(blp, 401, 404)
 def retrieve_video(video_id: str):  # type: ignore[no-untyped-def]
     """A video's status; `openai-poll-after-ms` says when to ask again."""
-    task = task_view(video_id)
-    return with_poll_hint(task, video_object(task))
+    return read_answer(task_view(video_id), video_object)
 
 
 @blp.route("/<string:video_id>", methods=["DELETE"])
@@ -111,6 +133,7 @@ def delete_task(task: Task) -> None:
         if lifecycle.guarded_update(db_session, task, state=lifecycle.CANCELLED, deleted_at=at,
                                     next_action_at=at, sent_at=at, lease_until=None):
             db_session.commit()
+            finished_tasks.deleted(task.public_id)
             lifecycle.enqueue(task)
             return
         db_session.refresh(task)

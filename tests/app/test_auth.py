@@ -9,8 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
-from app import auth as auth_module
-from app.auth import Caller, CallerCache, revoke_token
+from app.auth import revoke_token
 from app.extensions import db
 from app.models import ApiToken
 from tests.conftest import Sim, make_settings, new_token, prepared_app
@@ -28,14 +27,6 @@ def token_queries() -> Iterator[list[str]]:
     event.listen(Engine, "before_cursor_execute", record)
     yield seen
     event.remove(Engine, "before_cursor_execute", record)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The cache's clock, set by the test: clock[0] is now."""
-    now = [1000.0]
-    monkeypatch.setattr(auth_module, "monotonic", lambda: now[0])
-    return now
 
 
 def test_a_checked_token_is_not_looked_up_again(client: FlaskClient, auth: dict[str, str],
@@ -77,13 +68,3 @@ def test_zero_seconds_turns_the_cache_off(tmp_path: Path, sim: Sim, token_querie
     for _ in range(2):
         assert client.get("/v1/videos", headers=headers).status_code == 200
     assert len(token_queries) == 2
-
-
-def test_the_cache_is_bounded_and_drops_its_oldest_entry(clock: list[float]) -> None:
-    cache = CallerCache(max_entries=2)
-    for number in range(3):
-        cache.put(f"hash{number}", Caller(1, number, None), 5)
-    assert cache.get("hash0") is None
-    assert [cache.get(f"hash{n}").token_id for n in (1, 2)] == [1, 2]  # type: ignore[union-attr]
-    clock[0] += 5
-    assert cache.get("hash2") is None

@@ -1,13 +1,18 @@
 """OpenAI Videos dialect over the Flask test client: envelopes, validation, tenancy, pagination, delete."""
 from __future__ import annotations
 
+import functools
 import io
+import time
 
+import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app import serializers
 from app.extensions import db
 from app.models import Task
+from app.routes import videos
 from tests.conftest import new_token
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -167,3 +172,30 @@ def test_readiness_names_what_is_down(tmp_path, sim) -> None:  # type: ignore[no
     response = prepared_app(settings).test_client().get("/readyz")
     assert response.status_code == 503
     assert set(response.json["down"]) == {"broker"} and response.json["error"]["code"] == "not_ready"
+
+
+def test_a_finished_videos_answer_is_rendered_once_per_process(client: FlaskClient, auth: dict[str, str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered: list[str] = []
+
+    @functools.wraps(videos.video_object)
+    def counting(task):  # type: ignore[no-untyped-def]
+        rendered.append(task.public_id)
+        return serializers.video_object(task)
+
+    done, queued = create(client, auth)["id"], create(client, auth)["id"]
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.public_id == done).values(
+            state="completed", upstream_status="succeeded", completed_at=time.time()))
+    monkeypatch.setattr(videos, "video_object", counting)
+    answers = [client.get(f"/v1/videos/{done}", headers=auth) for _ in range(3)]
+    assert [a.json for a in answers] == [answers[0].json] * 3 and answers[0].json["status"] == "completed"
+    assert {a.headers["openai-poll-after-ms"] for a in answers} == {"10000"}
+    assert answers[2].mimetype == "application/json"
+    for _ in range(2):
+        assert client.get(f"/v1/videos/{queued}", headers=auth).json["status"] == "queued"
+    assert rendered == [done, queued, queued]
+    stranger = {"Authorization": f"Bearer {new_token('someone-else')}"}
+    assert client.get(f"/v1/videos/{done}", headers=stranger).status_code == 404
+    assert client.delete(f"/v1/videos/{done}", headers=auth).status_code == 200
+    assert client.get(f"/v1/videos/{done}", headers=auth).status_code == 404

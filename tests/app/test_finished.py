@@ -1,0 +1,156 @@
+"""Finished tasks kept by each web process: read once, dropped everywhere on a delete, never kept unheard."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy import event, update
+from sqlalchemy.engine import Engine
+
+from app.extensions import db, finished_tasks
+from app.finished import FinishedTasks
+from app.models import Task
+from app.ratelimit import fail_fast_client
+from tests.conftest import Sim, make_settings, new_token, prepared_app
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def listening(cache: FinishedTasks) -> FinishedTasks:
+    """The cache once its listener is subscribed (it starts on first use)."""
+    cache.get("video_none", 0)
+    eventually(lambda: cache.listening)
+    return cache
+
+
+def row(state: str = "completed") -> SimpleNamespace:
+    return SimpleNamespace(state=state, public_id="video_a")
+
+
+@pytest.fixture
+def two_processes(redis_url: str) -> Iterator[tuple[FinishedTasks, FinishedTasks]]:
+    """Two web processes' caches on the same Redis."""
+    first, second = FinishedTasks(), FinishedTasks()
+    first.init(redis.Redis.from_url(redis_url, client_name="vidgate-test-first", socket_timeout=1), 100)
+    second.init(fail_fast_client(redis_url), 100)
+    yield listening(first), listening(second)
+    first.init(None, 0)  # their listeners stop
+    second.init(None, 0)
+
+
+def test_a_delete_in_one_process_drops_the_row_in_the_others(two_processes: tuple[FinishedTasks, FinishedTasks]
+                                                             ) -> None:
+    first, second = two_processes
+    kept = row()
+    first.keep("video_a", 7, kept, first.generation)
+    assert first.get("video_a", 7) is kept
+    assert first.get("video_a", 8) is None  # another account's id is not found, kept or not
+    second.deleted("video_a")
+    eventually(lambda: first.get("video_a", 7) is None)
+
+
+def test_a_row_read_while_a_delete_was_heard_is_not_kept(two_processes: tuple[FinishedTasks, FinishedTasks]) -> None:
+    first, second = two_processes
+    before_the_read = first.generation
+    second.deleted("video_other")  # any delete: the row may predate it
+    eventually(lambda: first.generation != before_the_read)
+    first.keep("video_a", 7, row(), before_the_read)
+    assert first.get("video_a", 7) is None
+    first.keep("video_a", 7, row(), first.generation)
+    assert first.get("video_a", 7) is not None
+
+
+def test_a_lost_subscription_empties_the_cache_until_subscribed_again(
+        two_processes: tuple[FinishedTasks, FinishedTasks], redis_url: str) -> None:
+    first, _ = two_processes
+    first.keep("video_a", 7, row(), first.generation)
+    admin = redis.Redis.from_url(redis_url)
+    for connection in admin.client_list(_type="pubsub"):  # only the first cache's subscription
+        if connection["name"] == "vidgate-test-first":
+            admin.client_kill_filter(_id=connection["id"])
+    eventually(lambda: not first.listening)
+    assert first.get("video_a", 7) is None
+    first.keep("video_a", 7, row(), first.generation)
+    assert first.get("video_a", 7) is None  # deletes could pass unheard: nothing is kept
+    eventually(lambda: first.listening)
+    first.keep("video_a", 7, row(), first.generation)
+    assert first.get("video_a", 7) is not None
+
+
+def test_without_redis_nothing_is_kept() -> None:
+    unreachable, embedded = FinishedTasks(), FinishedTasks()
+    unreachable.init(fail_fast_client("redis://127.0.0.1:1/0"), 100)
+    embedded.init(None, 100)
+    for cache in (unreachable, embedded):
+        cache.get("video_a", 7)
+        cache.keep("video_a", 7, row(), cache.generation)
+        assert cache.get("video_a", 7) is None
+        cache.deleted("video_a")  # nobody to tell; must not raise
+    unreachable.init(None, 0)
+
+
+@pytest.fixture
+def cached_app(tmp_path: Path, sim: Sim, redis_url: str) -> Iterator[Flask]:
+    app = prepared_app(make_settings(tmp_path / "instance", sim.url, REDIS_URL=redis_url))
+    yield app
+    finished_tasks.init(None, 0)
+
+
+@pytest.fixture
+def task_reads() -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT") and "FROM tasks" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+def created(app: Flask, auth: dict[str, str], state: str) -> str:
+    public_id = app.test_client().post("/v1/videos", json={"model": "sora-2", "prompt": "a fox"},
+                                       headers=auth).json["id"]
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.public_id == public_id).values(
+            state=state, upstream_status="succeeded" if state == "completed" else state, progress=100,
+            completed_at=time.time()))
+    return public_id
+
+
+def test_a_finished_task_is_read_once_and_an_active_one_every_time(cached_app: Flask,
+                                                                   task_reads: list[str]) -> None:
+    client, auth = cached_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    listening(finished_tasks)
+    done, running = created(cached_app, auth, "completed"), created(cached_app, auth, "running")
+    task_reads.clear()
+    answers = [client.get(f"/v1/videos/{done}", headers=auth).json for _ in range(3)]
+    assert len(task_reads) == 1
+    assert answers[0] == answers[2] and answers[0]["status"] == "completed" and answers[0]["url"]
+    for _ in range(2):
+        assert client.get(f"/v1/videos/{running}", headers=auth).json["status"] == "in_progress"
+    assert len(task_reads) == 3
+    stranger = {"Authorization": f"Bearer {new_token('someone-else')}"}
+    assert client.get(f"/v1/videos/{done}", headers=stranger).status_code == 404
+
+
+def test_a_deleted_task_is_not_found_at_once_though_it_was_kept(cached_app: Flask) -> None:
+    client, auth = cached_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    listening(finished_tasks)
+    done = created(cached_app, auth, "completed")
+    for _ in range(2):
+        assert client.get(f"/v1/videos/{done}", headers=auth).status_code == 200
+    assert client.delete(f"/v1/videos/{done}", headers=auth).status_code == 200
+    for path in (f"/v1/videos/{done}", f"/v1/videos/{done}/content", f"/v1/video/generations/{done}"):
+        assert client.get(path, headers=auth).status_code == 404, path
