@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from typing import Any
@@ -18,10 +19,24 @@ log = logging.getLogger("vidgate.finished")
 CHANNEL = "vidgate:{db}:deleted"
 # A backstop, not the mechanism: deletes are announced at once, and a lost subscription empties the cache. Only an
 # announcement lost while the subscription stays healthy (a publisher cut off from Redis alone) lives this long.
-TRUST_SECONDS = 30.0
+# Each row is trusted for a random time between half of it and all of it: rows read together (after a restart,
+# or by a client walking its list) would otherwise all expire together and be read again in one burst.
+TRUST_SECONDS = 60.0
 # The listener pings Redis when it has heard nothing for this long, and gives the subscription up as dead (empties
 # the cache, subscribes again) when a ping goes unanswered for as long again: a connection can die without a reset.
 HEARTBEAT_SECONDS = 2.0
+
+# This process's id, kept up to date across forks: every status read asks whether its process has a listener,
+# and os.getpid() is a system call each time.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class FinishedTasks:
@@ -66,7 +81,7 @@ class FinishedTasks:
         heard since `generation` (take it before the read)."""
         with self._rows.lock:
             if self.listening and generation == self.generation:
-                self._rows.put(public_id, (account_id, row), TRUST_SECONDS)
+                self._rows.put(public_id, (account_id, row), TRUST_SECONDS * random.uniform(0.5, 1.0))
 
     def deleted(self, public_id: str) -> None:
         """Call once a delete has committed: drop the row here, and announce it to every other process."""
@@ -96,13 +111,13 @@ class FinishedTasks:
 
     def _start_listener(self) -> None:
         """Start this process's listener on first use: after gunicorn forked it, so in the process that reads."""
-        if self._client is None or self._listener_pid == os.getpid():
+        if self._client is None or self._listener_pid == _pid:
             return
         with self._start:
-            if self._listener_pid == os.getpid():
+            if self._listener_pid == _pid:
                 return
             self._set_listening(False)  # what a parent process kept and heard is not this process's
-            self._listener_pid = os.getpid()
+            self._listener_pid = _pid
             threading.Thread(target=self._listen, args=(self._client, self._listener_pid), daemon=True,
                              name="vidgate-deletes").start()
 

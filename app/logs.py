@@ -68,7 +68,8 @@ class _Writer:
     them (a web process has 16) had them queue on the handler's lock around every write to stderr, and taking
     turns on that lock and the GIL cost more than the rest of a status read. The writer lets the lines of a
     burst gather for BATCH_SECONDS and writes them with one call. A forked child starts a writer of its own,
-    since threads do not survive a fork; lines still queued when a process exits are written by an atexit hook.
+    since threads do not survive a fork; lines still queued when a process exits are written by an atexit hook
+    (or `flush_logs`).
     """
 
     BATCH_SECONDS = 0.02
@@ -140,6 +141,8 @@ class _Writer:
 
 _writer = _Writer()
 write_entry = _writer.put
+# Writes what is queued; atexit does it, so call it only where a process ends without atexit (os._exit).
+flush_logs = _writer.stop
 
 
 def configure_logging(level: str, secrets: Callable[[], set[str]] = set) -> None:

@@ -1,10 +1,10 @@
 """Entry point for `celery -A workers.celery_app worker|beat`: settings, logging, then the tasks."""
 from __future__ import annotations
 
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_shutdown
 
 from app.extensions import celery, channels, init_extensions
-from app.logs import configure_logging
+from app.logs import configure_logging, flush_logs
 from workers.vendors import http
 
 settings = init_extensions()
@@ -15,6 +15,12 @@ http.configure(settings.vendor_read_timeout, settings.download_read_timeout)
 def _logging(**_kwargs: object) -> None:
     """Celery's plain-text logging replaced by ours: JSON lines, secrets masked."""
     configure_logging(settings.log_level, channels.secrets)
+
+
+@worker_process_shutdown.connect
+def _flush_logs(**_kwargs: object) -> None:
+    """A prefork pool's child ends with os._exit, which skips atexit: write its last lines first."""
+    flush_logs()
 
 
 import workers.tasks  # noqa: E402,F401  (registers the tasks on `celery`)

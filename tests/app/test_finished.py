@@ -1,6 +1,7 @@
 """Finished tasks kept by each web process: read once, dropped everywhere on a delete, never kept unheard."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -154,3 +155,19 @@ def test_a_deleted_task_is_not_found_at_once_though_it_was_kept(cached_app: Flas
     assert client.delete(f"/v1/videos/{done}", headers=auth).status_code == 200
     for path in (f"/v1/videos/{done}", f"/v1/videos/{done}/content", f"/v1/video/generations/{done}"):
         assert client.get(path, headers=auth).status_code == 404, path
+
+
+def test_a_forked_process_starts_empty_with_a_listener_of_its_own(
+        two_processes: tuple[FinishedTasks, FinishedTasks]) -> None:
+    first, _ = two_processes
+    first.keep("video_a", 7, row(), first.generation)
+    child = os.fork()
+    if child == 0:  # the child (gunicorn --preload forks its workers after the app was made)
+        inherited = first.get("video_a", 7)
+        deadline = time.monotonic() + 5
+        while not first.listening and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os._exit(0 if inherited is None and first.listening else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert first.get("video_a", 7) is not None  # the parent's own rows are untouched
