@@ -162,8 +162,7 @@ def run(options: Options) -> Section:
         f"Broker: {publishes:,} messages published ({publishes / max(1, accepted):.1f} per task; a task needs at "
         f"least 2 + its polls), longest queue `{queue_name}` at {queue_max:,}. Worker RSS peaked at "
         f"{worker_rss / 2**20:.0f} MB summed over its processes{largest} (PSS peak {worker_pss / 2**20:.0f} MB: "
-        "pages"
-        " shared between processes counted once).",
+        "pages shared between processes counted once).",
         "CPU by process tree over the run (100% = one core; the machine has 2):",
         table(["process", "mean CPU", "p90 CPU"], cpu_rows),
         "**new-api on paper, same jobs.** new-api polls in a loop: a pass every 15 s, one channel's tasks one at a "

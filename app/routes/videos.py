@@ -48,7 +48,11 @@ ERRORS = (400, 401, 403, 404, 409, 413, 415, 429)
 def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[Response, int, dict[str, str]]:
     """The answer, already in its schema's shape (see app.serializers): a ready Response, which flask-smorest
     passes through instead of dumping the body through the schema again."""
-    return jsonify(body), 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
+    return jsonify(body), 200, poll_hint(task)
+
+
+def poll_hint(task: TaskView) -> dict[str, str]:
+    return {"openai-poll-after-ms": str(poll_after_ms(task))}
 
 
 # Finished tasks' answers, as JSON, by serializer, task and base URL. A finished task's answer never changes
@@ -68,7 +72,7 @@ def read_answer(task: TaskView, serialize: Callable[[TaskView], dict[str, Any]]
     if body is None:
         body = f"{current_app.json.dumps(serialize(task))}\n"  # as jsonify renders it
         _answers.put(key, body, ANSWER_SECONDS)
-    return Response(body, mimetype="application/json"), 200, {"openai-poll-after-ms": str(poll_after_ms(task))}
+    return Response(body, mimetype="application/json"), 200, poll_hint(task)
 
 
 @blp.route("", methods=["POST"])
