@@ -70,7 +70,10 @@ def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False, po
     default with a `SELECT 1` (pre-ping), which workers keep since a step must not fail on a connection a
     database restart left dead; with `pre_ping=False` (the web front) by a look at the socket instead, which
     costs no round trip."""
-    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    options: dict[str, Any] = {}
+    if autocommit:
+        # Nothing to roll back when a connection goes back to the pool: every statement has committed already.
+        options.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
     if url.startswith("sqlite"):
         # Several processes share one file in the embedded default: WAL lets readers run beside the one
         # writer, and a generous busy timeout makes writers queue instead of failing with "locked".

@@ -25,6 +25,10 @@ class JsonFormatter(logging.Formatter):
         self._secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
+        """A record as its line: JSON, masked."""
+        return self.mask(self.unmasked(record))
+
+    def unmasked(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": round(record.created, 3),
             "level": record.levelname,
@@ -34,11 +38,12 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self.render(entry)
+        return self.dump(entry)
 
-    def render(self, entry: dict[str, object]) -> str:
-        """An entry as its line: JSON, masked."""
-        return self.mask(json.dumps(entry, default=str))
+    @staticmethod
+    def dump(entry: dict[str, object]) -> str:
+        """An entry as JSON, not masked yet (the writer masks a batch of lines at once)."""
+        return json.dumps(entry, default=str)
 
     def mask(self, text: str) -> str:
         # Masking the rendered line catches secrets wherever they hide: message, extras or a traceback.
@@ -120,7 +125,8 @@ class _Writer:
             time.sleep(self.BATCH_SECONDS)
             while not self._queue.empty():
                 batch.append(self._queue.get())
-            text = "".join(map(self._line, batch))
+            # Masked once for the batch: a line starts with "{", so no secret or token runs from one into the next.
+            text = self._formatter.mask("".join(map(self._line, batch)))
             # Should the stream itself fail there is nowhere to say so; the thread lives on for the next batch.
             with contextlib.suppress(Exception):
                 stream.write(text)
@@ -132,7 +138,7 @@ class _Writer:
         if record is None:
             return ""
         try:
-            line = self._formatter.render(record) if isinstance(record, dict) else self._formatter.format(record)
+            line = self._formatter.dump(record) if isinstance(record, dict) else self._formatter.unmasked(record)
         except Exception:  # noqa: BLE001 (as logging.Handler does: say so on stderr, go on logging)
             traceback.print_exc()
             return ""

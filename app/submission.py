@@ -5,17 +5,19 @@ import secrets
 from typing import Any
 
 from flask import Request
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from app import lifecycle
 from app.auth import Caller
 from app.errors import ApiError, bad_field
 from app.extensions import channels, db, settings, storage
+from app.group_insert import GroupInsert
 from app.models import Task, now
 from app.normalize import Body, ImagePolicy, normalise, validate
 from app.schemas import VideoCreateSchema
-from app.serializers import VIEW_COLUMNS, TaskView
+from app.serializers import VIEW_COLUMNS, TaskView, inserted_view
 from app.storage import inputs_key
 from app.video_request import VideoRequest
 from workers.vendors import get_adapter
@@ -23,12 +25,21 @@ from workers.vendors.base import Refusal
 
 _create_schema = VideoCreateSchema()
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Built once, with the values as parameters: a statement made per request with the values inside it costs more
-# CPU (ORM value coercion, a cache key per value) than the whole rest of the create. Written to the table (Core,
-# column names: `metadata`), in autocommit: one round trip and no ORM unit of work.
-_INSERT = insert(Task.__table__).returning(*VIEW_COLUMNS)
 _BY_KEY = select(*VIEW_COLUMNS, Task.request_hash).where(
     Task.account_id == bindparam("account_id"), Task.idempotency_key == bindparam("key"))
+
+
+def _insert_statement(dialect: str) -> Insert:
+    """Built once per database, with the values as parameters: a statement made per request with the values inside
+    it costs more CPU (ORM value coercion, a cache key per value) than the whole rest of the create. Written to the
+    table (Core, column names: `metadata`) in autocommit: no ORM unit of work. A row whose idempotency key is taken
+    is skipped, not an error, so it cannot fail the other creates written with it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Task.__table__).on_conflict_do_nothing().returning(Task.public_id)
+
+
+# Creates arriving together in a web process share one INSERT and one commit (app.group_insert).
+_task_rows = GroupInsert(_insert_statement, "public_id", db.autocommit)
 
 
 def new_public_id() -> str:
@@ -104,15 +115,13 @@ def create_task(caller: Caller, video_request: VideoRequest, dialect: str, publi
         "deadline_at": created + (spec.deadline_minutes or channel.deadline_minutes) * 60,
         "next_action_at": created, "sent_at": None,
     }
-    try:
-        with db.autocommit() as connection:
-            return connection.execute(_INSERT, values).one()  # type: ignore[return-value]  # a TaskView row
-    except IntegrityError:
-        if idempotency_key:  # a concurrent request with the same key won the race
-            replay = _replay(caller, idempotency_key, request_hash)
-            if replay is not None:
-                return replay
-        raise
+    if _task_rows.insert(values) is not None:
+        return inserted_view(values)
+    if idempotency_key:  # a concurrent request with the same key won the race
+        replay = _replay(caller, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+    raise RuntimeError(f"task {public_id} was not written: its public id is taken")
 
 
 def _replay(caller: Caller, key: str, fingerprint: str | None) -> TaskView | None:

@@ -1,10 +1,12 @@
-"""The create path: one INSERT, no message from the request (the dispatcher sends the first step), races replayed."""
+"""The create path: one INSERT (shared by concurrent creates), nothing sent from the request, races replayed."""
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -58,3 +60,42 @@ def test_an_idempotency_key_race_lost_at_the_insert_replays_the_winner(
     assert loser.status_code == 200 and loser.json == winner and len(looks) == 2
     with db.session() as session:
         assert session.query(Task).count() == 1
+
+
+def test_concurrent_creates_are_each_answered_with_their_own_task_and_one_per_idempotency_key(
+    app: Flask, auth: dict[str, str]
+) -> None:
+    """Creates that meet in one multi-row INSERT (app.group_insert): a task each, and one for a shared key."""
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def create(n: int) -> None:
+        headers = {**auth, "Idempotency-Key": "shared"} if n % 2 else auth
+        response = app.test_client().post("/v1/videos", json={"model": "sora-2", "prompt": "a fox"}, headers=headers)
+        answers.append((n, response.json))
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(n for n, _ in answers) == list(range(16))
+    keyed = {answer["id"] for n, answer in answers if n % 2}
+    plain = [answer["id"] for n, answer in answers if not n % 2]
+    assert len(keyed) == 1 and len(set(plain)) == 8
+    with db.session() as session:
+        stored = set(session.scalars(select(Task.public_id)))
+    assert stored == keyed | set(plain)
+    assert all(answer["status"] == "queued" and answer["model"] == "sora-2" for _, answer in answers)
+
+
+@pytest.mark.parametrize("path", ["/v1/videos", "/v1/video/generations"])
+def test_a_create_answers_what_reading_its_row_back_answers(
+    client: FlaskClient, auth: dict[str, str], path: str
+) -> None:
+    """The create's answer is made from the values written (app.serializers.inserted_view), not read back."""
+    body = {"model": "sora-2", "prompt": "a fox", "seconds": "8", "size": "720x1280", "metadata": {"order": 7}}
+    created = client.post(path, json=body, headers=auth)
+    assert created.status_code == 200
+    read = client.get(f"{path}/{created.json.get('id') or created.json['task_id']}", headers=auth)
+    assert read.status_code == 200 and created.json.items() <= read.json.items()
+    assert len(created.json) > 4  # the unified create answers a part of the task, the OpenAI create all of it

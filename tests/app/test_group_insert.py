@@ -1,0 +1,170 @@
+"""Concurrent inserts grouped into one statement: each caller gets its own row, conflict or error, on both databases."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.sql.dml import Insert
+
+from app.db import Database
+from app.group_insert import GroupInsert
+
+metadata = MetaData()
+owners = Table("owners", metadata, Column("id", Integer, primary_key=True))
+items = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(32), unique=True, nullable=False),  # each caller's own, as a task's public id
+    Column("name", String(32), unique=True),  # may be taken, as an idempotency key
+    Column("owner_id", ForeignKey("owners.id"), nullable=False),
+)
+
+
+def insert_items(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(items).on_conflict_do_nothing().returning(items.c.key, items.c.id)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = (request.getfixturevalue("postgres_url") if request.param == "postgresql"
+           else f"sqlite:///{tmp_path / 'items.db'}")
+    database = Database()
+    database.init(url)
+    metadata.create_all(database.engine)
+    with database.autocommit() as connection:
+        connection.execute(owners.insert(), [{"id": 1}])
+    yield database
+    for engine in (database.engine, database._autocommit_engine):
+        engine.dispose()  # type: ignore[union-attr]
+
+
+class Statements:
+    """The INSERT statements sent, with how many rows each carried; `hold()` keeps the next one waiting."""
+
+    def __init__(self, database: Database) -> None:
+        self.rows: list[int] = []
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+        event.listen(database._autocommit_engine, "before_cursor_execute", self._sent)
+
+    def hold(self) -> None:
+        self.release.clear()
+
+    def _sent(self, _connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO items"):
+            self.rows.append(statement.count("(?") + statement.count("(%("))
+            self.held.set()
+            self.release.wait(10)
+
+
+class Inserts:
+    """Rows inserted each from a thread of its own, started at once; `wait()` gives each thread's row (or None), or
+    the exception it raised."""
+
+    def __init__(self, group: GroupInsert, rows: list[dict[str, Any]]) -> None:
+        self.results: list[Any] = [None] * len(rows)
+        self.threads = [threading.Thread(target=self._insert, args=(group, index, values))
+                        for index, values in enumerate(rows)]
+        for thread in self.threads:
+            thread.start()
+
+    def _insert(self, group: GroupInsert, index: int, values: dict[str, Any]) -> None:
+        try:
+            self.results[index] = group.insert(values)
+        except Exception as error:  # noqa: BLE001 - the test looks at it
+            self.results[index] = error
+
+    def wait(self) -> list[Any]:
+        for thread in self.threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in self.threads)
+        return self.results
+
+
+def while_held(statements: Statements, group: GroupInsert, rows: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
+    """Insert a row "first" and hold its statement; insert `rows` meanwhile, from threads of their own, and let the
+    first go once all of them wait in the queue. The first's row and the others' results."""
+    statements.hold()
+    first = Inserts(group, [row("first")])
+    assert statements.held.wait(10)
+    others = Inserts(group, rows)
+    for _ in range(2000):
+        if len(group._queue) == len(rows):
+            break
+        time.sleep(0.005)
+    assert len(group._queue) == len(rows)
+    statements.release.set()
+    return first.wait()[0], others.wait()
+
+
+def row(key: str, owner_id: int = 1, name: str | None = None) -> dict[str, Any]:
+    return {"key": key, "name": name, "owner_id": owner_id}
+
+
+def test_a_row_alone_is_written_at_once_and_its_own_returned(database: Database) -> None:
+    statements = Statements(database)
+    group = GroupInsert(insert_items, "key", database.autocommit)
+    written = group.insert(row("a", name="taken"))
+    assert written is not None and written.key == "a" and written.id > 0
+    assert group.insert(row("b", name="taken")) is None  # the name is taken: not written, not an error
+    assert statements.rows == [1, 1]
+
+
+def test_rows_arriving_during_a_write_go_together_in_the_next_statement(database: Database) -> None:
+    statements = Statements(database)
+    group = GroupInsert(insert_items, "key", database.autocommit)
+    first, results = while_held(statements, group, [row(f"k{n}") for n in range(10)])
+    assert statements.rows == [1, 10]  # all ten waited behind the write under way, then went in one statement
+    assert [result.key for result in results] == [f"k{n}" for n in range(10)]
+    assert first.key == "first"
+    assert len({result.id for result in results}) == 10
+    assert not group._writing and group._queue == []
+
+
+def test_a_group_is_at_most_max_rows_and_the_rest_follows(database: Database) -> None:
+    statements = Statements(database)
+    group = GroupInsert(insert_items, "key", database.autocommit, max_rows=3)
+    _, results = while_held(statements, group, [row(f"k{n}") for n in range(7)])
+    assert statements.rows == [1, 3, 3, 1]
+    assert sorted(result.key for result in results) == sorted(f"k{n}" for n in range(7))
+
+
+def test_within_a_group_a_taken_name_is_none_for_its_caller_only(database: Database) -> None:
+    statements = Statements(database)
+    group = GroupInsert(insert_items, "key", database.autocommit)
+    group.insert(row("earlier", name="taken"))
+    batch = [row("a", name="taken"), row("b", name="new"), row("c", name="twice"), row("d", name="twice")]
+    _, results = while_held(statements, group, batch)
+    assert statements.rows[-1] == 4
+    assert results[0] is None and results[1].key == "b"
+    assert sorted(result is None for result in results[2:]) == [False, True]  # one of the two wins
+
+
+def test_a_row_breaking_another_constraint_fails_alone(database: Database) -> None:
+    statements = Statements(database)
+    group = GroupInsert(insert_items, "key", database.autocommit)
+    _, results = while_held(statements, group, [row("good-1"), row("orphan", owner_id=999), row("good-2")])
+    assert statements.rows[1:] == [3, 1, 1, 1]  # the group fails, then each row is written alone
+    assert results[0].key == "good-1" and results[2].key == "good-2"
+    assert isinstance(results[1], IntegrityError)
+    assert not group._writing
+
+
+def test_a_failing_database_reaches_every_caller_of_the_group_and_nothing_is_left_stuck(database: Database) -> None:
+    missing = Table("no_such_table", MetaData(), Column("key", String(32), primary_key=True))
+    failing = GroupInsert(lambda _dialect: missing.insert().returning(missing.c.key), "key", database.autocommit)
+    results = Inserts(failing, [row("a"), row("b"), row("c")]).wait()
+    assert all(isinstance(result, OperationalError | ProgrammingError) for result in results)
+    assert not failing._writing and failing._queue == []
+    with pytest.raises((OperationalError, ProgrammingError)):
+        failing.insert(row("again"))  # answered again, not left waiting for a write that will never come
+    assert GroupInsert(insert_items, "key", database.autocommit).insert(row("after")) is not None
