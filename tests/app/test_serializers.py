@@ -17,7 +17,7 @@ from app.routes import task_view
 from app.routes.jimeng import result
 from app.routes.kling import kling_task
 from app.schemas import GenerationSchema, KlingTaskSchema, VideoSchema
-from app.serializers import generation_object, video_object
+from app.serializers import generation_object, inserted_view, video_object
 
 
 @pytest.fixture
@@ -95,3 +95,13 @@ def test_reads_of_a_deleted_task_are_not_found(client: FlaskClient, auth: dict[s
         session.execute(update(Task).where(Task.public_id == public_id).values(deleted_at=time.time()))
     assert client.get(f"/v1/videos/{public_id}", headers=auth).json["error"]["code"] == "video_not_found"
     assert client.get(f"/v1/video/generations/{public_id}", headers=auth).json["error"]["code"] == "task_not_found"
+
+
+def test_the_view_of_an_inserted_row_takes_the_columns_defaults_and_needs_the_computed_ones() -> None:
+    given = {"public_id": "video_x", "model": "sora-2", "state": "pending", "request": {"prompt": "a fox"},
+             "metadata": {"order": 7}, "created_at": 10.0, "updated_at": 10.0, "next_action_at": 10.0}
+    view = inserted_view(given)
+    assert (view.public_id, view.client_metadata, view.progress) == ("video_x", {"order": 7}, 0)  # progress: default
+    assert view.completed_at is None and view.storage_key is None and view.upstream_status is None
+    with pytest.raises(ValueError, match="computed default"):
+        inserted_view({key: value for key, value in given.items() if key != "created_at"})  # default: now()
