@@ -105,7 +105,7 @@ class GroupInsert:
             for pending in group:  # find the offending row: only its caller gets the error
                 try:
                     self._write([pending])
-                except IntegrityError as error:
+                except Exception as error:  # noqa: BLE001 - its own error; the rows written before it stay written
                     pending.error = error
             return
         written = {getattr(row, self._key): row for row in rows}

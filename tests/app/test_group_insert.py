@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.sql.dml import Insert
 
 from app.db import Database
-from app.group_insert import GroupInsert
+from app.group_insert import GroupInsert, _Pending
 
 metadata = MetaData()
 owners = Table("owners", metadata, Column("id", Integer, primary_key=True))
@@ -168,3 +168,26 @@ def test_a_failing_database_reaches_every_caller_of_the_group_and_nothing_is_lef
     with pytest.raises((OperationalError, ProgrammingError)):
         failing.insert(row("again"))  # answered again, not left waiting for a write that will never come
     assert GroupInsert(insert_items, "key", database.autocommit).insert(row("after")) is not None
+
+
+def test_an_error_while_a_failed_group_is_written_row_by_row_reaches_only_its_own_row(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = GroupInsert(insert_items, "key", database.autocommit)
+    real_execute, calls = group._execute, []
+
+    def execute(rows: list[dict[str, Any]]) -> list[Any]:
+        calls.append([values["key"] for values in rows])
+        if len(calls) == 1:
+            raise IntegrityError("INSERT", {}, Exception("a constraint of one of the rows"))
+        if calls[-1] == ["b"]:
+            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        return real_execute(rows)
+
+    monkeypatch.setattr(group, "_execute", execute)
+    pending = [_Pending(row(key)) for key in "abc"]
+    group._write(pending)
+    assert calls == [["a", "b", "c"], ["a"], ["b"], ["c"]]
+    assert pending[0].result().key == "a" and pending[2].result().key == "c"  # written: not told otherwise
+    with pytest.raises(OperationalError):
+        pending[1].result()
