@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -27,10 +28,32 @@ def wait_for_http(url: str, timeout: float = 60.0, interval: float = 0.2) -> boo
     return False
 
 
+# The kernel's ports for outgoing connections; servers of a run get ports from LOWEST_PORT up to where it starts.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing is bound to, for a server about to start. Chosen below the kernel's ephemeral range: a port
+    from that range (what binding port 0 gives) can be taken by any outgoing connection of the run before the server
+    binds it, which made a stack's web front fail with "Address already in use"."""
+    below = _ephemeral_start()
+    for _ in range(100):
+        port = random.randrange(LOWEST_PORT, below) if below > LOWEST_PORT + 1000 else 0
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError(f"no free port between {LOWEST_PORT} and {below}")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def wait_for_port(port: int, timeout: float = 30.0, up: bool = True) -> None:
