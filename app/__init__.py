@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 from app.access import AccessLog
 from app.errors import ApiError, register_errorhandlers, render
 from app.extensions import api, channels, init_extensions
+from app.form_parser import Request
 from app.logs import configure_logging
 from config.settings import Settings
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def configure_app(app: Flask, settings: Settings) -> None:
+    app.request_class = Request
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="Vidgate",
