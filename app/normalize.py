@@ -8,11 +8,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from math import gcd
 from typing import Any
 
 from flask import Request
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, missing
 from werkzeug.datastructures import FileStorage
 
 from app.errors import ApiError, bad_field
@@ -122,14 +123,25 @@ def _maybe_json(value: str) -> Any:
     return value
 
 
-def validate(schema: Schema, fields: dict[str, Any]) -> dict[str, Any]:
+def validate(schema: type[Schema], fields: dict[str, Any]) -> dict[str, Any]:
     try:
-        return schema.load(fields)
+        return _narrowed(schema, frozenset(fields)).load(fields)
     except ValidationError as exc:
         param, message = _first_error(exc.normalized_messages())
         unknown = message == "Unknown field."
         text = f"Unrecognized request argument supplied: {param}" if unknown else f"{param}: {message}"
         raise bad_field(param, text, code="unknown_parameter" if unknown else "invalid_value") from exc
+
+
+@lru_cache(maxsize=256)
+def _narrowed(schema: type[Schema], sent: frozenset[str]) -> Schema:
+    """`schema` with only the fields the body sent, and any it needs whether sent or not (required, or with a
+    load default), in declared order: marshmallow visits every field of a schema on each load, sent or not,
+    which for a create is 26 fields against the 3 to 5 a client sends (22 of 34 us). A name the schema does not
+    declare stays unknown to the narrowed schema, and is refused as before."""
+    keep = [name for name, field in schema().load_fields.items()
+            if (field.data_key or name) in sent or field.required or field.load_default is not missing]
+    return schema(only=keep)
 
 
 def _first_error(messages: Any, path: str = "") -> tuple[str, str]:

@@ -23,7 +23,6 @@ from app.video_request import VideoRequest
 from workers.vendors import get_adapter
 from workers.vendors.base import Refusal
 
-_create_schema = VideoCreateSchema()
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _BY_KEY = select(*VIEW_COLUMNS, Task.request_hash).where(
     Task.account_id == bindparam("account_id"), Task.idempotency_key == bindparam("key"))
@@ -64,7 +63,7 @@ def submit(caller: Caller, request: Request, body: Body, dialect: str,
         replay = _replay(caller, key, fingerprint)
         if replay is not None:
             return replay
-    data = validate(_create_schema, body.fields)
+    data = validate(VideoCreateSchema, body.fields)
     public_id = new_public_id()
     video_request = normalise(data, body.files, image_policy(public_id), default_model)
     return create_task(caller, video_request, dialect, public_id, client_metadata=data.get("metadata"),

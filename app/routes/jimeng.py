@@ -106,10 +106,10 @@ def action(Action: str, Version: str):  # type: ignore[no-untyped-def]  # noqa: 
     who = caller()
     body = read_body(request)
     if Action == "CVSync2AsyncSubmitTask":
-        data = validate_fields(SubmitSchema(), body.fields)
+        data = validate_fields(SubmitSchema, body.fields)
         task = submit(who, request, unified_body(data), dialect="jimeng")
         return envelope(SUCCESS, "Success", {"task_id": task.public_id})
-    data = validate_fields(GetResultSchema(), body.fields)
+    data = validate_fields(GetResultSchema, body.fields)
     try:
         task: TaskView | None = task_view(data["task_id"], what="task")
     except ApiError:

@@ -5,9 +5,11 @@ import base64
 from typing import Any
 
 import pytest
+from marshmallow import Schema, ValidationError
 
 from app.errors import ApiError
-from app.normalize import ImagePolicy, normalise, sniff_image, validate
+from app.normalize import ImagePolicy, _narrowed, normalise, sniff_image, validate
+from app.routes.jimeng import GetResultSchema, SubmitSchema
 from app.schemas import VideoCreateSchema
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -23,7 +25,7 @@ def policy(max_bytes: int = 1024) -> ImagePolicy:
 
 
 def run(body: dict[str, Any], max_bytes: int = 1024):  # type: ignore[no-untyped-def]
-    return normalise(validate(VideoCreateSchema(), body), {}, policy(max_bytes), default_model="sora-2")
+    return normalise(validate(VideoCreateSchema, body), {}, policy(max_bytes), default_model="sora-2")
 
 
 def error_of(body: dict[str, Any], max_bytes: int = 1024) -> ApiError:
@@ -72,6 +74,31 @@ def test_non_whole_nan_and_huge_durations_are_refused() -> None:
 def test_unknown_fields_are_refused_by_name() -> None:
     error = error_of({"prompt": "p", "colour": "red"})
     assert (error.status, error.param, error.code) == (400, "colour", "unknown_parameter")
+
+
+@pytest.mark.parametrize(("schema", "body"), [
+    (VideoCreateSchema, {}),
+    (VideoCreateSchema, {"model": "sora-2", "prompt": "a fox", "seconds": "4", "size": "1280x720"}),
+    (VideoCreateSchema, {"prompt": "p", "width": "640", "height": 360, "fps": 24, "seed": -1, "metadata": {"k": "v"}}),
+    (VideoCreateSchema, {"prompt": "p", "content": [{"type": "text", "text": "t"},
+                                                    {"type": "image_url", "image_url": {"url": "u"}}]}),
+    (VideoCreateSchema, {"prompt": "p", "seconds": "7.5", "fps": 0, "colour": "red"}),  # errors and an unknown name
+    (VideoCreateSchema, {"prompt": 5, "size": "big", "content": [{"type": "video"}]}),
+    (VideoCreateSchema, {"colour": "red", "shade": "dark"}),
+    (SubmitSchema, {}),  # a required field missing
+    (SubmitSchema, {"prompt": "p", "frames": "12"}),
+    (SubmitSchema, {"req_key": "k", "colour": "red"}),
+    (GetResultSchema, {"task_id": "t", "req_key": "k"}),
+])
+def test_a_load_of_the_sent_fields_only_agrees_with_the_whole_schema(schema: type[Schema],
+                                                                     body: dict[str, Any]) -> None:
+    def outcome(schema: Schema) -> Any:
+        try:
+            return schema.load(body)
+        except ValidationError as exc:  # the same errors, in the same order (validate answers the first)
+            return list(exc.normalized_messages().items())
+
+    assert outcome(_narrowed(schema, frozenset(body))) == outcome(schema())
 
 
 def test_images_from_every_alias_get_roles() -> None:
