@@ -44,6 +44,13 @@ class Database:
             raise RuntimeError("database not initialised: call init_extensions(settings) first")
         return self._engine
 
+    @property
+    def autocommit_engine(self) -> Engine:
+        """The engine of `autocommit()`, for code that talks to the driver itself (app.group_insert)."""
+        if self._autocommit_engine is None:
+            raise RuntimeError("database not initialised: call init_extensions(settings) first")
+        return self._autocommit_engine
+
     def session(self) -> Session:
         if self._sessionmaker is None:
             raise RuntimeError("database not initialised: call init_extensions(settings) first")
@@ -53,9 +60,7 @@ class Database:
     def autocommit(self) -> Iterator[Connection]:
         """A connection on which each statement commits by itself: one round trip a statement, no BEGIN and no
         ROLLBACK at the end; for the web's single-statement reads and inserts."""
-        if self._autocommit_engine is None:
-            raise RuntimeError("database not initialised: call init_extensions(settings) first")
-        with self._autocommit_engine.connect() as connection:
+        with self.autocommit_engine.connect() as connection:
             yield connection
 
     @contextmanager

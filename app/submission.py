@@ -6,8 +6,6 @@ from typing import Any
 
 from flask import Request
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from app import lifecycle
 from app.auth import Caller
@@ -28,17 +26,8 @@ _BY_KEY = select(*VIEW_COLUMNS, Task.request_hash).where(
     Task.account_id == bindparam("account_id"), Task.idempotency_key == bindparam("key"))
 
 
-def _insert_statement(dialect: str) -> Insert:
-    """Built once per database, with the values as parameters: a statement made per request with the values inside
-    it costs more CPU (ORM value coercion, a cache key per value) than the whole rest of the create. Written to the
-    table (Core, column names: `metadata`) in autocommit: no ORM unit of work. A row whose idempotency key is taken
-    is skipped, not an error, so it cannot fail the other creates written with it."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Task.__table__).on_conflict_do_nothing().returning(Task.public_id)
-
-
 # Creates arriving together in a web process share one INSERT and one commit (app.group_insert).
-_task_rows = GroupInsert(_insert_statement, "public_id", db.autocommit)
+_task_rows = GroupInsert(Task.__table__, "public_id", lambda: db.autocommit_engine)
 
 
 def new_public_id() -> str:

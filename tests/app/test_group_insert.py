@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, MetaData, String, Table, select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.sql.dml import Insert
 
 from app.db import Database
 from app.group_insert import GroupInsert, _Pending
@@ -24,12 +22,10 @@ items = Table(
     Column("key", String(32), unique=True, nullable=False),  # each caller's own, as a task's public id
     Column("name", String(32), unique=True),  # may be taken, as an idempotency key
     Column("owner_id", ForeignKey("owners.id"), nullable=False),
+    Column("tags", JSON),  # written as SQLAlchemy writes JSON
+    Column("rank", Integer, default=7),  # a scalar default, taken when a row leaves the column out
+    Column("stamp", Float, default=time.time),  # a computed default: every row must give it
 )
-
-
-def insert_items(dialect: str) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(items).on_conflict_do_nothing().returning(items.c.key, items.c.id)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,23 +43,24 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 
 class Statements:
-    """The INSERT statements sent, with how many rows each carried; `hold()` keeps the next one waiting."""
+    """The statements a group writes, with how many rows each carried; `hold()` keeps the next one waiting."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, group: GroupInsert) -> None:
         self.rows: list[int] = []
         self.held = threading.Event()
         self.release = threading.Event()
         self.release.set()
-        event.listen(database._autocommit_engine, "before_cursor_execute", self._sent)
+        self._execute = group._execute
+        group._execute = self._held_execute  # type: ignore[method-assign]
 
     def hold(self) -> None:
         self.release.clear()
 
-    def _sent(self, _connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO items"):
-            self.rows.append(statement.count("(?") + statement.count("(%("))
-            self.held.set()
-            self.release.wait(10)
+    def _held_execute(self, rows: list[dict[str, Any]]) -> list[Any]:
+        self.rows.append(len(rows))
+        self.held.set()
+        self.release.wait(10)
+        return self._execute(rows)
 
 
 class Inserts:
@@ -107,73 +104,83 @@ def while_held(statements: Statements, group: GroupInsert, rows: list[dict[str, 
 
 
 def row(key: str, owner_id: int = 1, name: str | None = None) -> dict[str, Any]:
-    return {"key": key, "name": name, "owner_id": owner_id}
+    return {"key": key, "name": name, "owner_id": owner_id, "stamp": time.time()}
+
+
+def new_group(database: Database, max_rows: int = 200) -> GroupInsert:
+    return GroupInsert(items, "key", lambda: database.autocommit_engine, max_rows=max_rows)
+
+
+def ids(database: Database, keys: list[str]) -> dict[str, int]:
+    with database.autocommit() as connection:
+        return dict(connection.execute(select(items.c.key, items.c.id).where(items.c.key.in_(keys))).all())
 
 
 def test_a_row_alone_is_written_at_once_and_its_own_returned(database: Database) -> None:
-    statements = Statements(database)
-    group = GroupInsert(insert_items, "key", database.autocommit)
-    written = group.insert(row("a", name="taken"))
-    assert written is not None and written.key == "a" and written.id > 0
+    group = new_group(database)
+    statements = Statements(group)
+    assert group.insert(row("a", name="taken")) == "a"
+    assert ids(database, ["a"])["a"] > 0
     assert group.insert(row("b", name="taken")) is None  # the name is taken: not written, not an error
     assert statements.rows == [1, 1]
 
 
 def test_rows_arriving_during_a_write_go_together_in_the_next_statement(database: Database) -> None:
-    statements = Statements(database)
-    group = GroupInsert(insert_items, "key", database.autocommit)
+    group = new_group(database)
+    statements = Statements(group)
     first, results = while_held(statements, group, [row(f"k{n}") for n in range(10)])
     assert statements.rows == [1, 10]  # all ten waited behind the write under way, then went in one statement
-    assert [result.key for result in results] == [f"k{n}" for n in range(10)]
-    assert first.key == "first"
-    assert len({result.id for result in results}) == 10
+    assert results == [f"k{n}" for n in range(10)]
+    assert first == "first"
+    assert len(set(ids(database, results).values())) == 10
     assert not group._writing and group._queue == []
 
 
 def test_a_group_is_at_most_max_rows_and_the_rest_follows(database: Database) -> None:
-    statements = Statements(database)
-    group = GroupInsert(insert_items, "key", database.autocommit, max_rows=3)
+    group = new_group(database, max_rows=3)
+    statements = Statements(group)
     _, results = while_held(statements, group, [row(f"k{n}") for n in range(7)])
     assert statements.rows == [1, 3, 3, 1]
-    assert sorted(result.key for result in results) == sorted(f"k{n}" for n in range(7))
+    assert sorted(results) == sorted(f"k{n}" for n in range(7))
 
 
 def test_within_a_group_a_taken_name_is_none_for_its_caller_only(database: Database) -> None:
-    statements = Statements(database)
-    group = GroupInsert(insert_items, "key", database.autocommit)
+    group = new_group(database)
+    statements = Statements(group)
     group.insert(row("earlier", name="taken"))
     batch = [row("a", name="taken"), row("b", name="new"), row("c", name="twice"), row("d", name="twice")]
     _, results = while_held(statements, group, batch)
     assert statements.rows[-1] == 4
-    assert results[0] is None and results[1].key == "b"
+    assert results[0] is None and results[1] == "b"
     assert sorted(result is None for result in results[2:]) == [False, True]  # one of the two wins
 
 
 def test_a_row_breaking_another_constraint_fails_alone(database: Database) -> None:
-    statements = Statements(database)
-    group = GroupInsert(insert_items, "key", database.autocommit)
+    group = new_group(database)
+    statements = Statements(group)
     _, results = while_held(statements, group, [row("good-1"), row("orphan", owner_id=999), row("good-2")])
     assert statements.rows[1:] == [3, 1, 1, 1]  # the group fails, then each row is written alone
-    assert results[0].key == "good-1" and results[2].key == "good-2"
+    assert results[0] == "good-1" and results[2] == "good-2"
     assert isinstance(results[1], IntegrityError)
     assert not group._writing
 
 
 def test_a_failing_database_reaches_every_caller_of_the_group_and_nothing_is_left_stuck(database: Database) -> None:
-    missing = Table("no_such_table", MetaData(), Column("key", String(32), primary_key=True))
-    failing = GroupInsert(lambda _dialect: missing.insert().returning(missing.c.key), "key", database.autocommit)
+    missing = Table("no_such_table", MetaData(), Column("key", String(32), primary_key=True), Column("name", String),
+                    Column("owner_id", Integer), Column("stamp", Float))
+    failing = GroupInsert(missing, "key", lambda: database.autocommit_engine)
     results = Inserts(failing, [row("a"), row("b"), row("c")]).wait()
     assert all(isinstance(result, OperationalError | ProgrammingError) for result in results)
     assert not failing._writing and failing._queue == []
     with pytest.raises((OperationalError, ProgrammingError)):
         failing.insert(row("again"))  # answered again, not left waiting for a write that will never come
-    assert GroupInsert(insert_items, "key", database.autocommit).insert(row("after")) is not None
+    assert new_group(database).insert(row("after")) == "after"
 
 
 def test_an_error_while_a_failed_group_is_written_row_by_row_reaches_only_its_own_row(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    group = GroupInsert(insert_items, "key", database.autocommit)
+    group = new_group(database)
     real_execute, calls = group._execute, []
 
     def execute(rows: list[dict[str, Any]]) -> list[Any]:
@@ -188,6 +195,27 @@ def test_an_error_while_a_failed_group_is_written_row_by_row_reaches_only_its_ow
     pending = [_Pending(row(key)) for key in "abc"]
     group._write(pending)
     assert calls == [["a", "b", "c"], ["a"], ["b"], ["c"]]
-    assert pending[0].result().key == "a" and pending[2].result().key == "c"  # written: not told otherwise
+    assert pending[0].result() == "a" and pending[2].result() == "c"  # written: not told otherwise
     with pytest.raises(OperationalError):
         pending[1].result()
+
+
+def test_values_reach_the_driver_as_sqlalchemy_would_send_them(database: Database) -> None:
+    group = new_group(database)
+    assert group.insert({**row("j"), "tags": {"colour": "red", "sizes": [1, 2]}}) == "j"
+    assert group.insert({**row("k"), "tags": None, "rank": 3}) == "k"
+    with database.autocommit() as connection:
+        written = {r.key: r for r in connection.execute(select(items).where(items.c.key.in_(["j", "k"])))}
+    assert written["j"].tags == {"colour": "red", "sizes": [1, 2]} and written["j"].rank == 7  # the default
+    assert written["k"].tags is None and written["k"].rank == 3
+
+
+def test_a_row_without_a_computed_default_or_with_a_stranger_column_is_refused(database: Database) -> None:
+    group = new_group(database)
+    without_stamp = row("s")
+    del without_stamp["stamp"]
+    with pytest.raises(ValueError, match="stamp"):
+        group.insert(without_stamp)
+    with pytest.raises(ValueError, match="colour"):
+        group.insert({**row("t"), "colour": "red"})
+    assert not group._writing and ids(database, ["s", "t"]) == {}
