@@ -101,6 +101,15 @@ def test_a_load_of_the_sent_fields_only_agrees_with_the_whole_schema(schema: typ
     assert outcome(_narrowed(schema, frozenset(body))) == outcome(schema())
 
 
+def test_made_up_names_are_refused_without_growing_the_narrowed_schemas() -> None:
+    _narrowed.cache_clear()
+    for n in range(5):
+        with pytest.raises(ApiError) as caught:
+            validate(VideoCreateSchema, {"prompt": "p", f"made_up_{n}": 1})
+        assert (caught.value.param, caught.value.code) == (f"made_up_{n}", "unknown_parameter")
+    assert _narrowed.cache_info().currsize == 1
+
+
 def test_images_from_every_alias_get_roles() -> None:
     request = run({
         "prompt": "p",
