@@ -129,8 +129,9 @@ class GroupInsert:
                 value = values.get(name, default)
                 params.append(process(value) if process is not None else value)
         statement = plan.statement(len(rows))
-        connection = engine.raw_connection()
+        connection = None
         try:
+            connection = engine.raw_connection()  # the driver's own error if it cannot connect: translated below
             cursor = connection.cursor()
             try:
                 cursor.execute(statement, params)
@@ -138,11 +139,14 @@ class GroupInsert:
             finally:
                 cursor.close()
         except dialect.loaded_dbapi.Error as error:
-            if dialect.is_disconnect(error, connection.dbapi_connection, None):
+            disconnected = dialect.is_disconnect(error, connection and connection.dbapi_connection, None)
+            if disconnected and connection is not None:
                 connection.invalidate(error)  # a dead connection must not go back to the pool
-            raise DBAPIError.instance(statement, params, error, dialect.loaded_dbapi.Error) from error
+            raise DBAPIError.instance(statement, params, error, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=disconnected, dialect=dialect) from error
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
 
     def _plan(self, dialect: Any, values: dict[str, Any]) -> _Plan:
         plan_key = (dialect.name, tuple(values))

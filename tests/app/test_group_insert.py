@@ -219,3 +219,13 @@ def test_a_row_without_a_computed_default_or_with_a_stranger_column_is_refused(d
     with pytest.raises(ValueError, match="colour"):
         group.insert({**row("t"), "colour": "red"})
     assert not group._writing and ids(database, ["s", "t"]) == {}
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg2://postgres@127.0.0.1:1/nowhere", "sqlite:////no/such/folder/items.db"])
+def test_a_database_that_cannot_be_reached_is_sqlalchemys_operational_error(url: str) -> None:
+    unreachable = Database()
+    unreachable.init(url)
+    group = GroupInsert(items, "key", lambda: unreachable.autocommit_engine)
+    with pytest.raises(OperationalError):  # what the web front answers with 503 database_unavailable
+        group.insert(row("a"))
+    assert not group._writing and group._queue == []
