@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 # Without pre-ping, pooled connections are replaced after this many seconds, well inside the idle timeouts of
 # NAT gateways and load balancers (AWS NLB: 350 s) that drop a connection without telling either end.
 RECYCLE_SECONDS = 300
+# `column_default` of a column whose default is computed by SQLAlchemy at INSERT time (a timestamp).
+COMPUTED = object()
 
 
 class Database:
@@ -113,3 +115,11 @@ def _replace_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: An
     poller.register(dbapi_connection.fileno(), select.POLLIN)
     if poller.poll(0):
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def column_default(column: Any) -> Any:
+    """The value a column takes when an INSERT leaves it out: its scalar default, None without one, or COMPUTED."""
+    default = column.default
+    if default is None:
+        return None
+    return default.arg if default.is_scalar else COMPUTED

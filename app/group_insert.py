@@ -10,6 +10,8 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from app.db import COMPUTED, column_default
+
 # Far more than a web process has threads (so every row waiting is taken at once) and far below PostgreSQL's
 # 65,535 parameters a statement (a task row has about 25).
 MAX_ROWS = 200
@@ -165,12 +167,13 @@ class _Plan:
             raise NotImplementedError(f"GroupInsert does not speak the {dialect.paramstyle} parameter style")
         self.columns: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
         for column in table.columns:
-            default = column.default
-            if column.name not in given and (default is None or not default.is_scalar):
-                if default is not None:
+            default = column_default(column)
+            if column.name not in given:
+                if default is COMPUTED:
                     raise ValueError(f"{table.name}.{column.name} has a computed default: give it")
-                continue  # left to the database (NULL, or the primary key's sequence)
-            self.columns.append((column.name, default.arg if default is not None and default.is_scalar else None,
+                if column.default is None:
+                    continue  # left to the database (NULL, or the primary key's sequence)
+            self.columns.append((column.name, None if default is COMPUTED else default,
                                  column.type.dialect_impl(dialect).bind_processor(dialect)))
         self.names = frozenset(name for name, _default, _process in self.columns)
         quote = dialect.identifier_preparer.quote

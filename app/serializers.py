@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from flask import request
 
+from app.db import COMPUTED, column_default
 from app.extensions import settings
 from app.lifecycle import ACTIVE, COMPLETED, FAILED, public_status
 from app.models import Task, now
@@ -40,26 +41,18 @@ class TaskView(Protocol):
 # The columns of TaskView: every status read, /content and every create answer need only these. Labelled
 # with the attribute names, since a row is keyed by column name (`client_metadata` is the column `metadata`).
 VIEW_COLUMNS = tuple(getattr(Task, name).label(name) for name in TaskView.__annotations__)
-_COMPUTED = object()
-
-
-def _static_default(column: Any) -> Any:
-    default = column.default
-    if default is None:
-        return None
-    return default.arg if default.is_scalar else _COMPUTED
 
 
 # (attribute, table column, its default) of each column of the view, for a view made from the values a row was
 # inserted with. A computed default (a timestamp) is known only to the INSERT: such a column must be given.
-_VIEW_SOURCES = [(label.name, label.element.name, _static_default(label.element)) for label in VIEW_COLUMNS]
+_VIEW_SOURCES = [(label.name, label.element.name, column_default(label.element)) for label in VIEW_COLUMNS]
 
 
 def inserted_view(values: dict[str, Any]) -> TaskView:
     """The view of a row just inserted with `values` (by column name), the columns not given at their defaults:
     what reading the row back would give, without the database sending it and SQLAlchemy decoding it."""
     view = {name: values.get(column, default) for name, column, default in _VIEW_SOURCES}
-    if _COMPUTED in view.values():
+    if COMPUTED in view.values():
         raise ValueError("a column with a computed default was not given")
     return SimpleNamespace(**view)  # type: ignore[return-value]  # has every attribute of TaskView
 
