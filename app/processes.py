@@ -16,13 +16,26 @@ WORKER_CONCURRENCY = 16
 WEB_THREADS = 16
 
 
+def web_command(app: str, bind: str, workers: str) -> list[str]:
+    """gunicorn serving `app`: the Procfile's web process, and the benchmarks' ceiling under the same flags.
+
+    `--reuse-port` gives each worker a listening socket of its own, so the kernel spreads connections evenly.
+    On one shared socket the worker that happens to be awake accepts: a client opening its keep-alive
+    connections together (a load balancer's pool, wrk) can leave one worker with nearly all of them, bound by
+    one core and one GIL while the other idles (58 of 64 measured; BENCHMARKS.md, submit). The price: while a
+    single worker drains on its way out (a HUP reload, a worker timeout), connections the kernel hands its socket
+    wait and are reset at its exit unless the host sets `net.ipv4.tcp_migrate_req=1`. Deploys on a PaaS replace
+    whole processes, where a shared socket loses its queued connections the same way."""
+    return ["gunicorn", app, "-b", bind, "-k", "gthread", "--threads", str(WEB_THREADS), "-w", workers,
+            "--reuse-port", "--log-level", "warning"]
+
+
 def process_table(*, port: str = "$PORT", simulator_port: str = "9100", embedded: bool = False) -> dict[str, str]:
     """Process name -> command. `embedded` trades throughput for memory on a laptop: one web process, 4 threads
     a worker."""
     web_workers = "1" if embedded else "${WEB_CONCURRENCY:-2}"
     table = {
-        "web": f"gunicorn app.wsgi:app -b 0.0.0.0:{port} -k gthread --threads {WEB_THREADS} -w {web_workers} "
-               "--log-level warning",
+        "web": " ".join(web_command("app.wsgi:app", f"0.0.0.0:{port}", web_workers)),
         "beat": f"{CELERY} beat -l warning",
     }
     concurrency = "4" if embedded else f"${{WORKER_CONCURRENCY:-{WORKER_CONCURRENCY}}}"

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 import sqlalchemy
 
-from app.processes import WEB_THREADS, WORKER_CONCURRENCY, WORKER_POOL
+from app.processes import WORKER_CONCURRENCY, WORKER_POOL, web_command
 from config.settings import normalise_database_url
 from harness.services import Postgres, Redis, environment, free_port, wait_for_http, wait_for_port
 
@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 class StackConfig:
     workdir: Path
     web_workers: int = 2
-    web_threads: int = WEB_THREADS
     # Worker name -> queues it consumes; every worker also serves the maintenance queue.
     workers: dict[str, str] = field(default_factory=lambda: {"openai": "openai"})
     worker_concurrency: int = WORKER_CONCURRENCY
@@ -115,8 +114,7 @@ class Stack:
 
     def gunicorn_command(self, wsgi: str, port: int) -> list[str]:
         """The web front's gunicorn command line (Procfile flags) for any WSGI app on `port`."""
-        return [sys.executable, "-m", "gunicorn", wsgi, "-b", f"127.0.0.1:{port}", "-k", "gthread",
-                "--threads", str(self.config.web_threads), "-w", str(self.config.web_workers), "--log-level", "warning"]
+        return [sys.executable, "-m", *web_command(wsgi, f"127.0.0.1:{port}", str(self.config.web_workers))]
 
     def start_gunicorn(self, name: str, wsgi: str, env: dict[str, str] | None = None) -> str:
         """Serve another WSGI app with the web front's gunicorn flags on a free port; returns its base URL."""
