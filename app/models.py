@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
@@ -120,5 +120,10 @@ class Task(Base):
         Index("ix_tasks_next_action_at", "next_action_at"),
         Index("ix_tasks_channel_state", "channel_id", "state"),
         Index("ix_tasks_expires_at", "expires_at"),
-        Index("uq_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
+        # Partial: only creates that sent a key have an entry (the others skip this index), and a read by
+        # public_id cannot be planned on it. A full index on (account_id, idempotency_key) ties with the
+        # public_id key in the planner's costs while the table has no statistics yet (a new deployment, before
+        # autovacuum's first ANALYZE), and a status read then walked every index entry of the caller's account.
+        Index("uq_tasks_account_idempotency", "account_id", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL"), sqlite_where=text("idempotency_key IS NOT NULL")),
     )

@@ -62,17 +62,23 @@ def caller() -> Caller:
     return who
 
 
-_VIEW = select(*VIEW_COLUMNS).where(Task.public_id == bindparam("public_id"),
-                                   Task.account_id == bindparam("account_id"), Task.deleted_at.is_(None))
+# A task is looked up by its public id alone and its owner checked here, not in the WHERE clause: with
+# `account_id = ?` there too, PostgreSQL may plan the read on an index that starts with account_id while the
+# table has no statistics yet (a new deployment, before autovacuum's first ANALYZE; the costs tie), and walk every
+# task of the caller's account instead of one entry of the public_id key.
+_VIEW = select(*VIEW_COLUMNS, Task.account_id, Task.deleted_at).where(Task.public_id == bindparam("public_id"))
+
+
+def is_callers(task: Any, account_id: int) -> bool:
+    """Whether a task row found by its public id is the caller's and live (anyone else's is simply not found)."""
+    return task is not None and task.account_id == account_id and task.deleted_at is None
 
 
 def owned_task(public_id: str, what: str = "video") -> Task:
     """The caller's live task with that id, to change it; anyone else's, or a deleted one, is simply not found."""
     _check_id(public_id, what)
-    task = session().scalar(
-        select(Task).where(Task.public_id == public_id, Task.account_id == caller().account_id)
-    )
-    if task is None or task.deleted_at is not None:
+    task = session().scalar(select(Task).where(Task.public_id == public_id))  # owner checked below: see _VIEW
+    if not is_callers(task, caller().account_id):
         raise not_found(what, f"{what}_not_found")
     note_task(task.public_id)
     return task
@@ -88,8 +94,8 @@ def task_view(public_id: str, what: str = "video") -> TaskView:
     if row is None:
         generation = finished_tasks.generation  # before the read: a delete heard during it voids the row
         with db.autocommit() as connection:
-            row = connection.execute(_VIEW, {"public_id": public_id, "account_id": account_id}).first()
-        if row is None:
+            row = connection.execute(_VIEW, {"public_id": public_id}).first()
+        if not is_callers(row, account_id):
             raise not_found(what, f"{what}_not_found")
         if row.state in lifecycle.FINAL:
             finished_tasks.keep(public_id, account_id, row, generation)

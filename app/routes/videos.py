@@ -16,7 +16,7 @@ from app.errors import ApiError, bad_field
 from app.extensions import db, finished_tasks, storage
 from app.models import Task, now
 from app.normalize import read_body, sniff_image
-from app.routes import caller, document_errors, owned_task, session, task_view
+from app.routes import caller, document_errors, is_callers, owned_task, session, task_view
 from app.schemas import (
     ContentQuery,
     DeletedSchema,
@@ -95,10 +95,11 @@ def list_videos(limit: int, order: str, after: str | None = None):  # type: igno
     query = select(*VIEW_COLUMNS).where(Task.account_id == account_id, Task.deleted_at.is_(None))
     with db.autocommit() as connection:  # reads only: no transaction to begin or roll back
         if after:
-            cursor = connection.scalar(select(Task.id).where(Task.account_id == account_id, Task.public_id == after))
-            if cursor is None:
+            cursor = connection.execute(select(Task.id, Task.account_id, Task.deleted_at).where(
+                Task.public_id == after)).first()  # owner checked here: see app.routes._VIEW
+            if not is_callers(cursor, account_id):
                 raise bad_field("after", "after must be the id of one of your videos")
-            query = query.where(Task.id < cursor if order == "desc" else Task.id > cursor)
+            query = query.where(Task.id < cursor.id if order == "desc" else Task.id > cursor.id)
         query = query.order_by(Task.id.desc() if order == "desc" else Task.id.asc()).limit(limit + 1)
         rows = connection.execute(query).all()
     page = rows[:limit]
