@@ -6,6 +6,7 @@ import time
 
 import sqlalchemy
 
+from app.routes import VIEW_BY_PUBLIC_ID
 from bench.common import Options, bench_stack, fmt_rate, ms, table, write_lines
 from bench.measure import Profiler, Summary, alternate, costed, paired_ratio, wrk_get
 from bench.report import Section, Verdict
@@ -105,13 +106,11 @@ def read_ids(engine: sqlalchemy.Engine) -> list[str]:
 
 
 def explain(engine: sqlalchemy.Engine, public_id: str) -> str:
-    """The plan and timing of the lookup the route makes (owned_task), on this table."""
+    """The plan and timing of the route's own lookup (app.routes.VIEW_BY_PUBLIC_ID) on this table."""
     with engine.connect() as db:
-        account = db.execute(sqlalchemy.text("SELECT account_id FROM tasks WHERE public_id = :p"),
-                             {"p": public_id}).scalar()
-        lines = db.execute(sqlalchemy.text(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM tasks WHERE public_id = :p AND account_id = :a"),
-            {"p": public_id, "a": account}).scalars()
+        lines = db.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {VIEW_BY_PUBLIC_ID.compile(dialect=db.dialect)}",
+            {"public_id": public_id}).scalars()
         return "\n".join(lines)
 
 

@@ -66,7 +66,8 @@ def caller() -> Caller:
 # `account_id = ?` there too, PostgreSQL may plan the read on an index that starts with account_id while the
 # table has no statistics yet (a new deployment, before autovacuum's first ANALYZE; the costs tie), and walk every
 # task of the caller's account instead of one entry of the public_id key.
-_VIEW = select(*VIEW_COLUMNS, Task.account_id, Task.deleted_at).where(Task.public_id == bindparam("public_id"))
+VIEW_BY_PUBLIC_ID = select(*VIEW_COLUMNS, Task.account_id, Task.deleted_at).where(
+    Task.public_id == bindparam("public_id"))
 
 
 def is_callers(task: Any, account_id: int) -> bool:
@@ -77,7 +78,7 @@ def is_callers(task: Any, account_id: int) -> bool:
 def owned_task(public_id: str, what: str = "video") -> Task:
     """The caller's live task with that id, to change it; anyone else's, or a deleted one, is simply not found."""
     _check_id(public_id, what)
-    task = session().scalar(select(Task).where(Task.public_id == public_id))  # owner checked below: see _VIEW
+    task = session().scalar(select(Task).where(Task.public_id == public_id))  # owner checked below (see above)
     if not is_callers(task, caller().account_id):
         raise not_found(what, f"{what}_not_found")
     note_task(task.public_id)
@@ -94,7 +95,7 @@ def task_view(public_id: str, what: str = "video") -> TaskView:
     if row is None:
         generation = finished_tasks.generation  # before the read: a delete heard during it voids the row
         with db.autocommit() as connection:
-            row = connection.execute(_VIEW, {"public_id": public_id}).first()
+            row = connection.execute(VIEW_BY_PUBLIC_ID, {"public_id": public_id}).first()
         if not is_callers(row, account_id):
             raise not_found(what, f"{what}_not_found")
         if row.state in lifecycle.FINAL:

@@ -96,7 +96,7 @@ def list_videos(limit: int, order: str, after: str | None = None):  # type: igno
     with db.autocommit() as connection:  # reads only: no transaction to begin or roll back
         if after:
             cursor = connection.execute(select(Task.id, Task.account_id, Task.deleted_at).where(
-                Task.public_id == after)).first()  # owner checked here: see app.routes._VIEW
+                Task.public_id == after)).first()  # owner checked here: see app.routes.VIEW_BY_PUBLIC_ID
             if not is_callers(cursor, account_id):
                 raise bad_field("after", "after must be the id of one of your videos")
             query = query.where(Task.id < cursor.id if order == "desc" else Task.id > cursor.id)

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 
 from app.migrate import upgrade
 from app.models import Account, Base, Channel, Task
-from app.routes import _VIEW
+from app.routes import VIEW_BY_PUBLIC_ID
 
 
 def schema_drift(url: str) -> list[object]:
@@ -59,7 +59,7 @@ def test_a_read_by_id_uses_the_public_id_key_before_the_table_is_analyzed(postgr
                                [task_row(n, f"key-{n}" if n % 10 == 0 else None) for n in range(4000)])
             analyzed = connection.execute(sqlalchemy.text(
                 "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relname = 'tasks'")).one()
-            plan = connection.exec_driver_sql(f"EXPLAIN {_VIEW.compile(dialect=connection.dialect)}",
+            plan = connection.exec_driver_sql(f"EXPLAIN {VIEW_BY_PUBLIC_ID.compile(dialect=connection.dialect)}",
                                               {"public_id": "video_77", "account_id": 1}).scalars().all()
     finally:
         engine.dispose()
