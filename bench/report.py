@@ -11,11 +11,13 @@ from pathlib import Path
 
 import psutil
 
-from app.processes import WEB_THREADS, WORKER_CONCURRENCY, WORKER_POOL
+from app.processes import WORKER_CONCURRENCY, WORKER_POOL, web_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "BENCHMARKS.md"
 ORDER = ("submit", "status", "content", "polling", "pipeline", "peer")
+# The Procfile's web flags after the bind address (the benchmarks run two workers).
+WEB_FLAGS = " ".join(web_command("app.wsgi:app", "-", "2")[4:])
 
 
 @dataclass
@@ -99,7 +101,7 @@ The analysis under "Where the time goes" is hand-written and kept across runs.
 How the numbers are made:
 
 - **Real servers.** Each benchmark starts the whole stack with `harness/` exactly as the Procfile runs it:
-  gunicorn (`-k gthread --threads {WEB_THREADS} -w 2`), Celery beat and a worker
+  gunicorn (`{WEB_FLAGS}`), Celery beat and a worker
   (`-P {WORKER_POOL} -c {WORKER_CONCURRENCY}`), a private PostgreSQL and Redis, and the simulators as a subprocess.
   The only settings changed are the per-token rate limit (raised out of the way; it is still counted in Redis,
   one INCRBY per share of the budget) and, where said, the channel cap and simulated job length.
