@@ -41,7 +41,8 @@ QUEUED_FRACTION = 0.1  # share of a job's duration spent "queued" before progres
 
 Phase = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Outcome = Literal["fail_job", "moderation"]
-CounterName = Literal["create_requests", "submissions", "duplicate_creates", "content_downloads"]
+CounterName = Literal["create_requests", "submissions", "duplicate_creates", "content_downloads", "list_requests",
+                      "listed"]
 
 
 def parse_seconds_range(value: object) -> tuple[float, float]:
@@ -332,10 +333,10 @@ class Stats:
         self._lock = threading.Lock()
         self._vendors: defaultdict[str, _VendorCounters] = defaultdict(_VendorCounters)
 
-    def incr(self, vendor: str, name: CounterName) -> None:
-        """Count one event."""
+    def incr(self, vendor: str, name: CounterName, count: int = 1) -> None:
+        """Count `count` events."""
         with self._lock:
-            self._vendors[vendor].counters[name] += 1
+            self._vendors[vendor].counters[name] += count
 
     def poll(self, vendor: str, job_id: str) -> None:
         """Count one status read of `job_id`."""
@@ -364,6 +365,8 @@ class Stats:
                     "submissions": entry.counters["submissions"],
                     "duplicate_creates": entry.counters["duplicate_creates"],
                     "content_downloads": entry.counters["content_downloads"],
+                    "list_requests": entry.counters["list_requests"],
+                    "listed": entry.counters["listed"],
                     "polls": dict(entry.polls),
                     "polls_total": sum(entry.polls.values()),
                     "max_in_flight": entry.max_in_flight,

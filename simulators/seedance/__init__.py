@@ -26,6 +26,8 @@ RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive")
 SERVICE_TIERS = ("default", "flex")
 EXECUTION_EXPIRES = (3600, 259200)
 DEFAULT_EXECUTION_EXPIRES = 172800
+LIST_WINDOW = 7 * 86400  # Ark lists the last seven days' tasks only
+MAX_PAGE_SIZE = 100  # the largest page in the samples we have of Ark's list; its documented limit is not known here
 ROLES = ("first_frame", "last_frame", "reference_image")
 BOOLEANS = ("camera_fixed", "watermark", "generate_audio", "return_last_frame", "draft")
 
@@ -137,6 +139,14 @@ def _content(fields: dict[str, Any], model: Model) -> tuple[str, list[dict[str, 
     return (texts[0] if texts else ""), images
 
 
+def _positive(name: str, default: int) -> int:
+    """A positive integer query parameter."""
+    value = request.args.get(name, str(default))
+    if not value.isdigit() or int(value) < 1:
+        _invalid(name, f"The parameter `{name}` specified in the request is not valid: {value}.")
+    return int(value)
+
+
 def _choice(fields: dict[str, Any], name: str, allowed: tuple[Any, ...] | range, default: Any) -> Any:
     value = fields.get(name, default)
     if isinstance(value, bool) or value not in allowed:
@@ -244,6 +254,28 @@ def create_blueprint(sim: Simulator) -> Blueprint:
         fault = vendor.gate("create")
         job = vendor.create_job(model=name, prompt=prompt, params=params, fault=fault)
         return json_response({"id": job.id})
+
+    @bp.get(TASKS)
+    def list_tasks() -> Response:
+        """Ark's task list, newest first: `page_num`, `page_size` (at most MAX_PAGE_SIZE), `filter.status`,
+        `filter.model` and `filter.task_ids` (repeated), over the last LIST_WINDOW. Each task listed counts as a
+        status read of it."""
+        page_num, page_size = _positive("page_num", 1), _positive("page_size", 10)
+        if page_size > MAX_PAGE_SIZE:
+            _invalid("page_size", f"The parameter `page_size` must be at most {MAX_PAGE_SIZE}.")
+        sim.stats.incr(VENDOR, "list_requests")
+        vendor.gate("poll")
+        ids = set(request.args.getlist("filter.task_ids"))
+        status, model, now = request.args.get("filter.status"), request.args.get("filter.model"), vendor.now()
+        jobs = [job for job in sim.jobs.list(VENDOR) if job.id not in deleted and (not ids or job.id in ids)
+                and now - job.created_at <= LIST_WINDOW and (model is None or job.model == model)
+                and (status is None or status_of(job, now) == status)]
+        jobs = sorted(reversed(jobs), key=lambda job: job.created_at, reverse=True)  # ties: the later created first
+        page = jobs[(page_num - 1) * page_size:page_num * page_size]
+        sim.stats.incr(VENDOR, "listed", len(page))
+        for job in page:
+            sim.stats.poll(VENDOR, job.id)
+        return json_response({"items": [task(job, now) for job in page], "total": len(jobs)})
 
     @bp.get(f"{TASKS}/<task_id>")
     def get_task(task_id: str) -> Response:

@@ -89,6 +89,8 @@ def test_stats_have_a_stable_shape_even_when_idle(env: SimEnv) -> None:
             "submissions": 0,
             "duplicate_creates": 0,
             "content_downloads": 0,
+            "list_requests": 0,
+            "listed": 0,
             "polls": {},
             "polls_total": 0,
             "max_in_flight": 0,

@@ -207,6 +207,8 @@ def test_stats_snapshot_combines_counters_and_job_state() -> None:
         "submissions": 2,
         "duplicate_creates": 1,
         "content_downloads": 1,
+        "list_requests": 0,
+        "listed": 0,
         "polls": {"a": 2},
         "polls_total": 2,
         "max_in_flight": 3,

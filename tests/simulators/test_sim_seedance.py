@@ -173,6 +173,40 @@ def test_delete_cancels_a_queued_task_and_deletes_a_finished_one(env: SimEnv) ->
     assert env.sim.stats.snapshot(env.sim.jobs, env.clock.now)["seedance"]["in_flight"] == 0
 
 
+def listed(env: SimEnv, query: str) -> dict[str, Any]:
+    response = env.anonymous.get(f"{TASKS}?{query}", headers=AUTH)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_the_task_list_filters_by_ids_newest_first_with_the_single_read_s_fields(env: SimEnv) -> None:
+    first, second, third = created(env), created(env), created(env)
+    env.clock.advance(10)
+    both = listed(env, f"filter.task_ids={first}&filter.task_ids={third}&page_size=10")
+    assert both["total"] == 2 and [item["id"] for item in both["items"]] == [third, first]
+    single = get(env, first).get_json()
+    del single["content"], both["items"][1]["content"]  # each read signs a fresh link
+    assert both["items"][1] == single
+    assert listed(env, "page_size=2&page_num=2")["items"][0]["id"] == first  # pages of everything, newest first
+    assert listed(env, f"filter.task_ids={second}&filter.status=queued")["total"] == 0
+    stats = env.sim.stats.snapshot(env.sim.jobs, env.clock.now)["seedance"]
+    assert (stats["list_requests"], stats["listed"]) == (3, 3)
+    assert stats["polls"] == {first: 3, third: 1}  # two listed reads and the single one; a listed one
+
+
+def test_the_task_list_covers_seven_days_and_refuses_bad_pages(env: SimEnv) -> None:
+    old = created(env)
+    env.clock.advance(7 * 86400 + 1)
+    new = created(env)
+    assert [item["id"] for item in listed(env, f"filter.task_ids={old}&filter.task_ids={new}")["items"]] == [new]
+    assert get(env, old).status_code == 200  # the single read still has it
+    for query in ("page_size=0", "page_size=101", "page_num=x"):
+        _error(env.anonymous.get(f"{TASKS}?{query}", headers=AUTH), 400, "InvalidParameter")
+    env.sim.faults.add("seedance", "poll", "rate_limit")
+    _error(env.anonymous.get(f"{TASKS}?filter.task_ids={new}", headers=AUTH), 429,
+           "RateLimitExceeded.EndpointRPMExceeded")
+
+
 @pytest.mark.parametrize(("kind", "status", "code"), [
     ("rate_limit", 429, "RateLimitExceeded.EndpointRPMExceeded"),
     ("server_error", 500, "InternalServiceError"),
