@@ -42,7 +42,7 @@ from app.models import Channel, Task, now
 from app.storage import IncompleteWrite, task_prefixes, thumbnail_key, video_key
 from app.video_request import VideoRequest
 from workers import schedule
-from workers.vendors import get_adapter, http
+from workers.vendors import ADAPTERS, get_adapter, http
 from workers.vendors.base import Download, PollResult, Refusal, ResultExpired, UpstreamError
 
 log = logging.getLogger("vidgate.steps")
@@ -240,7 +240,8 @@ def poll(task_ids: Sequence[int]) -> None:
 
 
 def _ask(tasks: list[Task]) -> list[Answer]:
-    """The vendor's answer for each task, asked on the process's vendor threads."""
+    """The vendor's answer for each task, asked on the process's vendor threads: one list call per chunk of a
+    channel's tasks where the vendor has one (see ListPollable), one call per task otherwise."""
     # A call may take the connect and read timeouts: start none that could outlast the step's time limit
     # (those of the first second always start, should the lease be set too short for the timeouts). Tasks
     # not asked by then are put back, due at once.
@@ -262,7 +263,49 @@ def _ask(tasks: list[Task]) -> list[Answer]:
             log.exception("poll raised", extra={"task_id": task.public_id, "vendor": task.vendor})
             return UpstreamError("retryable", f"poll raised {type(error).__name__}")
 
-    return list(_threads().map(ask, tasks))
+    def ask_together(chunk: list[Task]) -> dict[int, Answer]:
+        """Answers by task id from one list call; a task it does not answer for is left to `ask`."""
+        if time.monotonic() > start_by:
+            return dict.fromkeys((task.id for task in chunk), NoAnswer.OUT_OF_TIME)
+        try:
+            listed = get_adapter(chunk[0].vendor).poll_list(_channel(chunk[0]), [t.upstream_id for t in chunk])
+        except UpstreamError as error:
+            if error.kind == "rate_limited":  # asking one by one would only add to the vendor's load
+                return dict.fromkeys((task.id for task in chunk), error)
+            return {}  # any other failure: one by one, no worse than without the list
+        except Exception:  # noqa: BLE001 (as in ask)
+            log.exception("poll list raised", extra={"vendor": chunk[0].vendor, "tasks": len(chunk)})
+            return {}
+        return {task.id: listed[task.upstream_id] for task in chunk if task.upstream_id in listed}
+
+    chunks = _list_chunks(tasks)
+    in_chunks = {task.id for chunk in chunks for task in chunk}
+    alone = [task for task in tasks if task.id not in in_chunks]
+    threads = _threads()
+    asked_alone = threads.map(ask, alone)  # map submits every call at once: both kinds run side by side
+    asked_together = threads.map(ask_together, chunks)
+    answers: dict[int, Answer] = dict(zip((task.id for task in alone), asked_alone, strict=True))
+    for answered in asked_together:
+        answers.update(answered)
+    unlisted = [task for task in tasks if task.id not in answers]
+    answers.update(zip((task.id for task in unlisted), threads.map(ask, unlisted), strict=True))
+    return [answers[task.id] for task in tasks]
+
+
+def _list_chunks(tasks: list[Task]) -> list[list[Task]]:
+    """Tasks to ask about with list calls: per channel whose vendor has one, chunks of its list size. A task
+    alone on its channel, or past its deadline (cancelled instead), is asked on its own."""
+    by_channel: defaultdict[int | None, list[Task]] = defaultdict(list)
+    at = now()
+    for task in tasks:
+        if task.upstream_id and task.deadline_at > at and hasattr(ADAPTERS.get(task.vendor), "poll_list"):
+            by_channel[task.channel_id].append(task)
+    chunks = []
+    for listed in by_channel.values():
+        if len(listed) > 1:
+            size = ADAPTERS[listed[0].vendor].poll_list_size
+            chunks += [listed[i:i + size] for i in range(0, len(listed), size)]
+    return chunks
 
 
 def _poll_outcome(task: Task, answer: Answer) -> Outcome:

@@ -216,9 +216,11 @@ def test_a_submission_is_served_after_the_other_steps_waiting_in_its_queue(
         "vidgate.download", "vidgate.poll_batch", "vidgate.submit"]
 
 
-def running_tasks(client: FlaskClient, auth: dict[str, str], count: int) -> list[int]:
-    """`count` tasks the vendor accepted, due for their first poll."""
-    ids = [create_video(client, auth) for _ in range(count)]
+def running_tasks(client: FlaskClient, auth: dict[str, str], count: int,
+                  create: Callable[[FlaskClient, dict[str, str]], int] = create_video) -> list[int]:
+    """`count` tasks the vendor accepted (created by `create`: an OpenAI video unless said), due for their first
+    poll."""
+    ids = [create(client, auth) for _ in range(count)]
     for task_id in ids:
         steps.submit(task_id)
         make_due(task_id)

@@ -1,7 +1,7 @@
 """What every vendor adapter provides, and the results and errors it speaks in."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -110,4 +110,18 @@ class Findable(Protocol):
     means it did not, and it is safe to submit again."""
 
     def find(self, channel: ChannelConfig, request: VideoRequest, model: ModelSpec, submit_key: str) -> str | None:
+        ...
+
+
+class ListPollable(Protocol):
+    """Optional: adapters whose vendor reports on several jobs in one call (Ark's task list filtered by ids).
+
+    A poll batch then asks once per channel for up to `poll_list_size` of its jobs instead of once per job.
+    A job missing from the answer (past the list's window, say) is polled on its own, so the list never has
+    the last word on a job."""
+
+    poll_list_size: int
+
+    def poll_list(self, channel: ChannelConfig, upstream_ids: Sequence[str]) -> dict[str, PollResult]:
+        """The result of each listed job by its upstream id; raises UpstreamError when the call fails."""
         ...

@@ -1,6 +1,8 @@
 """Seedance vendor: ByteDance's video models on Volcengine Ark (`/api/v3/contents/generations/tasks`)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
 from workers.vendors.base import Download, PollResult, UpstreamError
@@ -12,6 +14,8 @@ class SeedanceAdapter:
     name = "seedance"
     idempotent_submit = False  # Ark takes no idempotency key: a repeated submission is a second task
     supports_remix = False
+    # Jobs asked about in one call of the task list (Ark's samples page by 100).
+    poll_list_size = 100
 
     def check(self, request: VideoRequest, model: ModelSpec) -> None:
         mapping.check(request, model)
@@ -24,6 +28,11 @@ class SeedanceAdapter:
 
     def poll(self, channel: ChannelConfig, upstream_id: str) -> PollResult:
         return status.to_poll_result(client.retrieve(channel, upstream_id))
+
+    def poll_list(self, channel: ChannelConfig, upstream_ids: Sequence[str]) -> dict[str, PollResult]:
+        asked = set(upstream_ids)
+        return {item["id"]: status.to_poll_result(item) for item in client.list_by_ids(channel, upstream_ids)
+                if isinstance(item, dict) and item.get("id") in asked}
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
         return client.content(recorded(location))

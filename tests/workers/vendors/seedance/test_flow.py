@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from app.channels import ChannelConfig
 from tests.conftest import Sim
-from tests.workers.test_steps import run_until
+from tests.workers.test_steps import load, run_until, running_tasks
 from tests.workers.vendors import flow
 from tests.workers.vendors.flow import ENDED, GENERATIONS, assert_completed, assert_stored
+from workers import steps
+from workers.vendors import get_adapter
+from workers.vendors.base import PollResult
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 PNG_DATA_URL = f"data:image/png;base64,{base64.b64encode(PNG).decode()}"
@@ -99,3 +105,76 @@ def test_what_the_model_cannot_do_is_refused_at_submission(
 ) -> None:
     assert flow.refused(client, auth, {"model": PRO, "prompt": "a fox", **fields}, "/v1/videos")["param"] == param
     assert SEEDANCE.stats(sim)["create_requests"] == 0
+
+
+# --- polling several tasks with one call of Ark's task list ---------------------------------------------
+
+
+def accepted(client: FlaskClient, auth: dict[str, str], count: int) -> list[int]:
+    """`count` tasks Ark accepted, due for their first poll."""
+    return running_tasks(client, auth, count, submit)
+
+
+def test_a_poll_batch_asks_ark_about_all_its_tasks_in_one_list_call(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    ids = accepted(client, auth, 3)
+    time.sleep(0.6)  # the simulator's jobs last 0.5 s
+    steps.poll(ids)
+    assert [load(i).state for i in ids] == ["downloading"] * 3
+    stats = SEEDANCE.stats(sim)
+    assert stats["list_requests"] == 1 and stats["polls_total"] == 3  # each read once, by the list
+    assert [run_until(i, ENDED).state for i in ids] == ["completed"] * 3
+
+
+def test_a_task_the_list_leaves_out_is_polled_on_its_own(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = accepted(client, auth, 3)
+    left_out = load(ids[0]).upstream_id
+    adapter, real_list = get_adapter("seedance"), get_adapter("seedance").poll_list
+
+    def poll_list(channel: ChannelConfig, upstream_ids: Sequence[str]) -> dict[str, PollResult]:
+        return {k: v for k, v in real_list(channel, upstream_ids).items() if k != left_out}  # past its window, say
+
+    monkeypatch.setattr(adapter, "poll_list", poll_list)
+    steps.poll(ids)
+    assert [(load(i).state, load(i).polls) for i in ids] == [("running", 1)] * 3
+    stats = SEEDANCE.stats(sim)
+    assert stats["list_requests"] == 1 and stats["polls"][left_out] == 2  # listed, then read on its own
+
+
+def test_a_rate_limited_list_holds_its_tasks_without_asking_one_by_one(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = accepted(client, auth, 3)
+    sim.state.faults.add("seedance", "poll", "rate_limit", retry_after=30)
+    steps.poll(ids)
+    stats = SEEDANCE.stats(sim)
+    assert stats["list_requests"] == 1 and stats["polls_total"] == 0
+    tasks = [load(i) for i in ids]
+    assert all(t.state == "running" and t.polls == 1 and t.next_action_at >= time.time() + 29 for t in tasks)
+
+
+def test_a_failing_list_falls_back_to_one_call_per_task(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    ids = accepted(client, auth, 3)
+    time.sleep(0.6)
+    sim.state.faults.add("seedance", "poll", "server_error")  # the list call takes it
+    steps.poll(ids)
+    assert [load(i).state for i in ids] == ["downloading"] * 3
+    stats = SEEDANCE.stats(sim)
+    assert stats["list_requests"] == 1 and stats["polls_total"] == 3  # each read once, on its own
+
+
+def test_a_channel_s_tasks_are_listed_in_chunks_of_the_list_size(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    monkeypatch.setattr(get_adapter("seedance"), "poll_list_size", 2)
+    ids = accepted(client, auth, 5)
+    steps.poll(ids)
+    assert [load(i).polls for i in ids] == [1] * 5
+    stats = SEEDANCE.stats(sim)
+    assert stats["list_requests"] == 3 and stats["polls_total"] == 5  # 2 + 2 + 1
