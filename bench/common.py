@@ -52,10 +52,9 @@ class Options:
             return f"{count} ({self.worker_label}, the Procfile's)"
         return f"{count} ({self.worker_label}; the Procfile runs one, `-P {WORKER_POOL} -c {WORKER_CONCURRENCY}`)"
 
-    @property
-    def worker_names(self) -> list[str]:
-        """The stack's names of the worker processes on the OpenAI queue (process `worker_<name>`)."""
-        return ["openai"] + [f"openai{n}" for n in range(2, self.worker_processes + 1)]
+    def worker_names(self, vendor: str = "openai") -> list[str]:
+        """The stack's names of the worker processes on the vendor's queue (process `worker_<name>`)."""
+        return [vendor] + [f"{vendor}{n}" for n in range(2, self.worker_processes + 1)]
 
     def seconds(self, full: float) -> float:
         return 1.0 if self.quick else full
@@ -64,35 +63,37 @@ class Options:
         return 1 if self.quick else full
 
 
-def channel_folder(workdir: Path, openai_cap: int | None) -> Path:
-    """The shipped channel files, with the OpenAI channel's max_concurrency changed (None: unchanged)."""
+def channel_folder(workdir: Path, vendor: str, cap: int | None) -> Path:
+    """The shipped channel files, with the vendor's channel's max_concurrency changed (None: unchanged)."""
     folder = workdir / "channels"
     folder.mkdir(parents=True, exist_ok=True)
     for source in CHANNELS_DIR.glob("*.toml"):
         text = source.read_text()
-        if source.name == "openai.toml" and openai_cap is not None:
-            text, replaced = re.subn(r"(?m)^max_concurrency = \d+$", f"max_concurrency = {openai_cap}", text)
+        if source.name == f"{vendor}.toml" and cap is not None:
+            text, replaced = re.subn(r"(?m)^max_concurrency = \d+$", f"max_concurrency = {cap}", text)
             if replaced != 1:
-                raise RuntimeError("config/channels/openai.toml no longer has one `max_concurrency = N` line")
+                raise RuntimeError(f"config/channels/{vendor}.toml no longer has one `max_concurrency = N` line")
         (folder / source.name).write_text(text)
     return folder
 
 
 @contextmanager
-def bench_stack(name: str, *, workers: bool = True, sim_job_seconds: str = "1-3", openai_cap: int | None = None,
-                env: dict[str, str] | None = None, options: Options | None = None) -> Iterator[Stack]:
-    """A whole stack in a fresh directory (removed afterwards unless VIDGATE_BENCH_KEEP=1).
+def bench_stack(name: str, *, workers: bool = True, sim_job_seconds: str = "1-3", vendor: str = "openai",
+                cap: int | None = None, env: dict[str, str] | None = None, options: Options | None = None
+                ) -> Iterator[Stack]:
+    """A whole stack in a fresh directory (removed afterwards unless VIDGATE_BENCH_KEEP=1), its workers on the
+    vendor's queue, the vendor's channel cap set to `cap` (None: the shipped file's).
 
     `workers=False` stops beat and the workers once the stack is up, to measure the web front alone."""
     workdir = Path(tempfile.mkdtemp(prefix=f"vidgate-bench-{name}-"))
     workdir.chmod(0o755)  # nginx's workers (another user) read the stored files in the content benchmark
     settings = {**UNLIMITED, **(env or {})}
-    if openai_cap is not None:
-        settings["VIDGATE_CHANNELS"] = str(channel_folder(workdir, openai_cap))
+    if cap is not None:
+        settings["VIDGATE_CHANNELS"] = str(channel_folder(workdir, vendor, cap))
     options = options or Options()
     config = StackConfig(workdir, sim_job_seconds=sim_job_seconds, env=settings, simulator_module="bench.sim_server",
                          worker_pool=options.worker_pool, worker_concurrency=options.worker_concurrency,
-                         workers={name: "openai" for name in options.worker_names})
+                         workers={name: vendor for name in options.worker_names(vendor)})
     try:
         with running_stack(config) as stack:
             if not workers:

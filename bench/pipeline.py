@@ -72,7 +72,7 @@ def measure(options: Options, label: str, openai_cap: int | None, reference: boo
     """Submit the batch and wait for it on a fresh stack; optionally profile a second batch and measure the
     web front alone afterwards (the reference)."""
     tasks = 200 if options.quick else TASKS
-    with bench_stack(NAME, sim_job_seconds="0", openai_cap=openai_cap, options=options) as stack:
+    with bench_stack(NAME, sim_job_seconds="0", cap=openai_cap, options=options) as stack:
         groups = process_groups(stack)
         with ProcessSampler(groups, interval=1.0, solo=[BENCH_PROCESS]) as sampler:
             submitted = bulk_requests(stack.base_url, stack.token, "POST", bodies(tasks, "a"), CONCURRENCY)

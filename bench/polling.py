@@ -1,4 +1,5 @@
-"""Polling at scale: 10,000 jobs in flight on one vendor; lag to `completed`, upstream polls, memory, queues."""
+"""Polling at scale: 10,000 jobs in flight on one vendor; lag to `completed`, upstream polls, memory, queues.
+Then the same jobs' schedule on Seedance, whose task list answers for many jobs in one call."""
 from __future__ import annotations
 
 import time
@@ -16,6 +17,8 @@ NAME = "polling"
 TASKS, JOB_SECONDS = 10_000, "30-120"
 MAX_LAG_P95, MAX_POLLS, MAX_WORKER_RSS = 10.0, 15.0, 300 * 2**20
 SUBMIT_CONCURRENCY = 32
+# A shorter run on Seedance: the worker asks Ark's task list about a poll batch's jobs in one call.
+LISTED_TASKS, LISTED_MODEL = 2_000, "doubao-seedance-1-0-pro-250528"
 # new-api (QuantumNous/new-api, /work/shared/reference/newapi-notes.md section 4): a pass every 15 s over at most
 # TASK_QUERY_LIMIT unfinished tasks, one channel's tasks one after another with a 1 s sleep between them.
 NEWAPI_INTERVAL, NEWAPI_SLEEP, NEWAPI_QUERY_LIMIT = 15.0, 1.0, 1000
@@ -62,6 +65,40 @@ def wait_terminal(stack: Stack, count: int, timeout: float) -> float:
     return time.monotonic() - started
 
 
+@dataclass
+class Listed:
+    """The Seedance run: what the worker's list calls cost the vendor and what they gave the client."""
+
+    tasks: int
+    completed: int
+    lags: list[float]
+    reads: int  # status reads of single jobs, each job a list named counting as one
+    calls: int  # status calls: list calls plus single reads
+    list_calls: int
+    listed: int
+
+
+def listed_run(options: Options, job_seconds: str) -> Listed:
+    """LISTED_TASKS tasks to the Seedance simulator (cap raised so all are in flight), to the end."""
+    tasks = 200 if options.quick else LISTED_TASKS
+    with bench_stack(f"{NAME}-seedance", sim_job_seconds=job_seconds, vendor="seedance", cap=2 * tasks,
+                     options=options) as stack:
+        bodies = [("/v1/videos", {"model": LISTED_MODEL, "prompt": f"polling bench {i}", "seconds": "5"})
+                  for i in range(tasks)]
+        bulk_requests(stack.base_url, stack.token, "POST", bodies, SUBMIT_CONCURRENCY)
+        wait_terminal(stack, tasks, timeout=float(job_seconds.split("-")[-1]) + 300.0)
+        stopped = time.time()
+        rows = stack.query("SELECT upstream_id, state, completed_at FROM tasks")
+        jobs = sim_jobs(stack)
+        stats = stack.sim("GET", "stats")["seedance"]
+    lags = [(row.completed_at if row.state == "completed" else stopped) - jobs[row.upstream_id]["ended_at"]
+            for row in rows if row.upstream_id in jobs and row.state != "failed"
+            and jobs[row.upstream_id]["ended_at"] <= stopped]
+    singles = stats["polls_total"] - stats["listed"]
+    return Listed(len(rows), sum(1 for row in rows if row.state == "completed"), lags, stats["polls_total"],
+                  singles + stats["list_requests"], stats["list_requests"], stats["listed"])
+
+
 def broker_publishes(url: str) -> int:
     """LPUSH calls Redis has served: kombu publishes every Celery message with one."""
     stats = redis.Redis.from_url(url).info("commandstats")
@@ -71,13 +108,13 @@ def broker_publishes(url: str) -> int:
 def run(options: Options) -> Section:
     tasks = 300 if options.quick else TASKS
     job_seconds = "10-20" if options.quick else JOB_SECONDS
-    with bench_stack(NAME, sim_job_seconds=job_seconds, openai_cap=2 * tasks, options=options) as stack:
+    with bench_stack(NAME, sim_job_seconds=job_seconds, cap=2 * tasks, options=options) as stack:
         groups = process_groups(stack)
         worker_pid = stack.processes["worker_openai"].pid
         publishes_before = broker_publishes(stack.redis.url)
         bodies = [("/v1/videos", {"model": "sora-2", "prompt": f"polling bench {i}", "seconds": "4"})
                   for i in range(tasks)]
-        worker_groups = [f"worker_{name}" for name in options.worker_names]
+        worker_groups = [f"worker_{name}" for name in options.worker_names()]
         with ProcessSampler(groups, interval=2.0, solo=[BENCH_PROCESS], pss=worker_groups) as sampler, \
                 QueueSampler(stack.redis.url) as queues:
             started = time.time()
@@ -98,6 +135,7 @@ def run(options: Options) -> Section:
                            "next_action_at FROM tasks")
         jobs = sim_jobs(stack)
         stats = stack.sim("GET", "stats")["openai"]
+    listed = listed_run(options, job_seconds)
     accepted = sum(1 for i in submitted.ids if i)
     states = Counter(row.state for row in rows)
     failures = Counter(row.error_code for row in rows if row.state == "failed")
@@ -132,6 +170,13 @@ def run(options: Options) -> Section:
         Verdict(f"unfinished when the run stopped ({waited:.0f} s after the submissions)", f"{unfinished:,}", "0",
                 unfinished == 0),
         Verdict("broker's longest queue (peak LLEN)", f"{queue_max:,} (`{queue_name}`)", "-", None),
+        Verdict(f"Seedance ({listed.tasks:,} tasks): lag p95", f"{percentile(listed.lags, 95):.1f} s",
+                f"<= {MAX_LAG_P95:.0f} s", percentile(listed.lags, 95) <= MAX_LAG_P95),
+        Verdict("Seedance: upstream status calls per task (Ark's task list)",
+                f"{listed.calls / max(1, listed.tasks):.2f}", f"<= {MAX_POLLS:.0f}",
+                listed.calls / max(1, listed.tasks) <= MAX_POLLS),
+        Verdict("Seedance: completed", f"{listed.completed:,} of {listed.tasks:,}", "all",
+                listed.completed == listed.tasks > 0),
     ]
     cpu_rows = [[name, f"{mean:.0f}%", f"{p90:.0f}%"] for name, mean, p90 in sampler.cpu_table()]
     paper_rows = []
@@ -165,6 +210,21 @@ def run(options: Options) -> Section:
         "pages shared between processes counted once).",
         "CPU by process tree over the run (100% = one core; the machine has 2):",
         table(["process", "mean CPU", "p90 CPU"], cpu_rows),
+        f"**Seedance: one list call for many jobs.** The same job lengths on the Seedance simulator, {listed.tasks:,} "
+        f"tasks, its channel's cap raised so all are in flight, the same worker on the `seedance` queue. A poll "
+        "batch (up to `VIDGATE_POLL_BATCH`, 50, due jobs) asks Ark's task list "
+        "(`GET /contents/generations/tasks?filter.task_ids=...`, pages of up to 100) about its jobs in one call per "
+        "channel, and only a job the list leaves out on its own; when each task is due is decided as for OpenAI. "
+        "Status reads count each job a list named; calls count HTTP requests:",
+        table(["vendor", "tasks completed", "lag p50", "lag p95", "status reads per task",
+               "upstream status calls per task", "jobs per list call"], [
+            ["OpenAI (one call per job)", f"{states['completed']:,} of {accepted:,}", f"{p50:.1f} s", f"{p95:.1f} s",
+             f"{mean_polls:.2f}", f"{mean_polls:.2f}", "-"],
+            ["Seedance (Ark's task list)", f"{listed.completed:,} of {listed.tasks:,}",
+             f"{percentile(listed.lags, 50):.1f} s", f"{percentile(listed.lags, 95):.1f} s",
+             f"{listed.reads / max(1, listed.tasks):.2f}", f"{listed.calls / max(1, listed.tasks):.2f}",
+             f"{listed.listed / max(1, listed.list_calls):.1f}"],
+        ]),
         "**new-api on paper, same jobs.** new-api polls in a loop: a pass every 15 s, one channel's tasks one at a "
         f"time with a 1 s sleep between them, at most {NEWAPI_QUERY_LIMIT:,} tasks per pass "
         "(`TASK_QUERY_LIMIT`). Replaying this run's jobs (their creation times and durations from the simulator) "
