@@ -214,8 +214,9 @@ def run(options: Options) -> Section:
         f"tasks, its channel's cap raised so all are in flight, the same worker on the `seedance` queue. A poll "
         "batch (up to `VIDGATE_POLL_BATCH`, 50, due jobs) asks Ark's task list "
         "(`GET /contents/generations/tasks?filter.task_ids=...`, pages of up to 100) about its jobs in one call per "
-        "channel, and only a job the list leaves out on its own; when each task is due is decided as for OpenAI. "
-        "Status reads count each job a list named; calls count HTTP requests:",
+        "channel, and only a job the list leaves out on its own. Ark reports no progress, so a job is asked again "
+        "after a quarter of its age, at most 5 s later for a job asked about in a list (`MAX_LISTED_POLL`; 10 s "
+        "when asked alone). Status reads count each job a list named; calls count HTTP requests:",
         table(["vendor", "tasks completed", "lag p50", "lag p95", "status reads per task",
                "upstream status calls per task", "jobs per list call"], [
             ["OpenAI (one call per job)", f"{states['completed']:,} of {accepted:,}", f"{p50:.1f} s", f"{p95:.1f} s",

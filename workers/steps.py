@@ -231,7 +231,8 @@ def poll(task_ids: Sequence[int]) -> None:
         tasks = claim_all(session, task_ids, (RUNNING,), settings().lease_seconds)
         if not tasks:
             return
-        outcomes = [_poll_outcome(task, answer) for task, answer in zip(tasks, _ask(tasks), strict=True)]
+        answers, listed = _ask(tasks)
+        outcomes = [_poll_outcome(task, answer, task.id in listed) for task, answer in zip(tasks, answers, strict=True)]
         recorded = [o for task, o in zip(tasks, outcomes, strict=True) if record_step(session, task, **o.values)]
         session.commit()
     for outcome in recorded:
@@ -239,9 +240,10 @@ def poll(task_ids: Sequence[int]) -> None:
             outcome.then()
 
 
-def _ask(tasks: list[Task]) -> list[Answer]:
+def _ask(tasks: list[Task]) -> tuple[list[Answer], set[int]]:
     """The vendor's answer for each task, asked on the process's vendor threads: one list call per chunk of a
-    channel's tasks where the vendor has one (see ListPollable), one call per task otherwise."""
+    channel's tasks where the vendor has one (see ListPollable), one call per task otherwise; and the ids of
+    the tasks a list call answered for."""
     # A call may take the connect and read timeouts: start none that could outlast the step's time limit
     # (those of the first second always start, should the lease be set too short for the timeouts). Tasks
     # not asked by then are put back, due at once.
@@ -285,11 +287,13 @@ def _ask(tasks: list[Task]) -> list[Answer]:
     asked_alone = threads.map(ask, alone)  # map submits every call at once: both kinds run side by side
     asked_together = threads.map(ask_together, chunks)
     answers: dict[int, Answer] = dict(zip((task.id for task in alone), asked_alone, strict=True))
+    listed: set[int] = set()
     for answered in asked_together:
         answers.update(answered)
+        listed.update(answered)
     unlisted = [task for task in tasks if task.id not in answers]
     answers.update(zip((task.id for task in unlisted), threads.map(ask, unlisted), strict=True))
-    return [answers[task.id] for task in tasks]
+    return [answers[task.id] for task in tasks], listed
 
 
 def _list_chunks(tasks: list[Task]) -> list[list[Task]]:
@@ -308,7 +312,7 @@ def _list_chunks(tasks: list[Task]) -> list[list[Task]]:
     return chunks
 
 
-def _poll_outcome(task: Task, answer: Answer) -> Outcome:
+def _poll_outcome(task: Task, answer: Answer, listed: bool) -> Outcome:
     at = now()
     if answer is NoAnswer.OUT_OF_TIME:
         return Outcome({"next_action_at": at})
@@ -325,7 +329,8 @@ def _poll_outcome(task: Task, answer: Answer) -> Outcome:
         return Outcome({"state": DOWNLOADING, "upstream_status": "succeeded", "polls": task.polls + 1,
                         "result_location": answer.result_location, "next_action_at": at, "sent_at": at},
                        then=lambda: enqueue(task))
-    delay = schedule.poll_delay(at - (task.submitted_at or at), answer.progress)
+    longest = schedule.MAX_LISTED_POLL if listed else schedule.MAX_POLL
+    delay = schedule.poll_delay(at - (task.submitted_at or at), answer.progress, longest)
     return Outcome({"upstream_status": answer.state, "polls": task.polls + 1,
                     "progress": answer.progress if answer.progress is not None else task.progress,
                     "next_action_at": min(task.deadline_at, at + delay)})

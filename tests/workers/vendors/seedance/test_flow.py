@@ -8,13 +8,16 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from app.channels import ChannelConfig
+from app.extensions import db
+from app.models import Task
 from tests.conftest import Sim
 from tests.workers.test_steps import load, run_until, running_tasks
 from tests.workers.vendors import flow
 from tests.workers.vendors.flow import ENDED, GENERATIONS, assert_completed, assert_stored
-from workers import steps
+from workers import schedule, steps
 from workers.vendors import get_adapter
 from workers.vendors.base import PollResult
 
@@ -178,3 +181,18 @@ def test_a_channel_s_tasks_are_listed_in_chunks_of_the_list_size(
     assert [load(i).polls for i in ids] == [1] * 5
     stats = SEEDANCE.stats(sim)
     assert stats["list_requests"] == 3 and stats["polls_total"] == 5  # 2 + 2 + 1
+
+
+def test_a_job_asked_about_in_a_list_is_asked_again_sooner_than_one_asked_alone(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    sim.state.settings.update({"job_seconds": "600"})
+    ids = accepted(client, auth, 3)
+    with db.transaction() as session:  # running for 100 s: Ark gives no progress, so the age sets the pace
+        session.execute(update(Task).where(Task.id.in_(ids)).values(submitted_at=time.time() - 100))
+    steps.poll(ids[:2])
+    steps.poll(ids[2:])
+    assert SEEDANCE.stats(sim)["list_requests"] == 1
+    at = time.time()
+    assert [load(i).next_action_at - at <= schedule.MAX_LISTED_POLL for i in ids[:2]] == [True, True]
+    assert load(ids[2]).next_action_at - at >= schedule.MAX_POLL - 2
