@@ -270,7 +270,7 @@ def _ask(tasks: list[Task]) -> tuple[list[Answer], set[int]]:
         if time.monotonic() > start_by:
             return dict.fromkeys((task.id for task in chunk), NoAnswer.OUT_OF_TIME)
         try:
-            listed = get_adapter(chunk[0].vendor).poll_list(_channel(chunk[0]), [t.upstream_id for t in chunk])
+            results = get_adapter(chunk[0].vendor).poll_list(_channel(chunk[0]), [t.upstream_id for t in chunk])
         except UpstreamError as error:
             if error.kind == "rate_limited":  # asking one by one would only add to the vendor's load
                 return dict.fromkeys((task.id for task in chunk), error)
@@ -278,7 +278,7 @@ def _ask(tasks: list[Task]) -> tuple[list[Answer], set[int]]:
         except Exception:  # noqa: BLE001 (as in ask)
             log.exception("poll list raised", extra={"vendor": chunk[0].vendor, "tasks": len(chunk)})
             return {}
-        return {task.id: listed[task.upstream_id] for task in chunk if task.upstream_id in listed}
+        return {task.id: results[task.upstream_id] for task in chunk if task.upstream_id in results}
 
     chunks = _list_chunks(tasks)
     in_chunks = {task.id for chunk in chunks for task in chunk}
@@ -305,10 +305,10 @@ def _list_chunks(tasks: list[Task]) -> list[list[Task]]:
         if task.upstream_id and task.deadline_at > at and hasattr(ADAPTERS.get(task.vendor), "poll_list"):
             by_channel[task.channel_id].append(task)
     chunks = []
-    for listed in by_channel.values():
-        if len(listed) > 1:
-            size = ADAPTERS[listed[0].vendor].poll_list_size
-            chunks += [listed[i:i + size] for i in range(0, len(listed), size)]
+    for on_channel in by_channel.values():
+        if len(on_channel) > 1:
+            size = ADAPTERS[on_channel[0].vendor].poll_list_size
+            chunks += [on_channel[i:i + size] for i in range(0, len(on_channel), size)]
     return chunks
 
 
