@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -65,6 +66,14 @@ def wait_terminal(stack: Stack, count: int, timeout: float) -> float:
     return time.monotonic() - started
 
 
+def completion_lags(rows: list[Any], jobs: dict[str, dict[str, Any]], stopped: float) -> list[float]:
+    """Seconds from the vendor finishing each job to the gateway saying `completed`. A task still unfinished when
+    the run stopped counts with its lag so far (a lower bound), not as if it had none."""
+    return [(row.completed_at if row.state == "completed" else stopped) - jobs[row.upstream_id]["ended_at"]
+            for row in rows if row.upstream_id in jobs and row.state != "failed"
+            and jobs[row.upstream_id]["ended_at"] <= stopped]
+
+
 @dataclass
 class Listed:
     """The Seedance run: what the worker's list calls cost the vendor and what they gave the client."""
@@ -91,9 +100,7 @@ def listed_run(options: Options, job_seconds: str) -> Listed:
         rows = stack.query("SELECT upstream_id, state, completed_at FROM tasks")
         jobs = sim_jobs(stack)
         stats = stack.sim("GET", "stats")["seedance"]
-    lags = [(row.completed_at if row.state == "completed" else stopped) - jobs[row.upstream_id]["ended_at"]
-            for row in rows if row.upstream_id in jobs and row.state != "failed"
-            and jobs[row.upstream_id]["ended_at"] <= stopped]
+    lags = completion_lags(rows, jobs, stopped)
     singles = stats["polls_total"] - stats["listed"]
     return Listed(len(rows), sum(1 for row in rows if row.state == "completed"), lags, stats["polls_total"],
                   singles + stats["list_requests"], stats["list_requests"], stats["listed"])
@@ -139,10 +146,7 @@ def run(options: Options) -> Section:
     accepted = sum(1 for i in submitted.ids if i)
     states = Counter(row.state for row in rows)
     failures = Counter(row.error_code for row in rows if row.state == "failed")
-    # A task still unfinished at the end counts with its lag so far (a lower bound), not as if it had none.
-    lags = [(row.completed_at if row.state == "completed" else stopped) - jobs[row.upstream_id]["ended_at"]
-            for row in rows if row.upstream_id in jobs and row.state != "failed"
-            and jobs[row.upstream_id]["ended_at"] <= stopped]
+    lags = completion_lags(rows, jobs, stopped)
     reach = [jobs[row.upstream_id]["created_at"] - row.created_at for row in rows if row.upstream_id in jobs]
     polls = [stats["polls"].get(job_id, 0) for job_id in jobs]
     unfinished = accepted - states["completed"] - states["failed"]

@@ -30,9 +30,8 @@ class SeedanceAdapter:
         return status.to_poll_result(client.retrieve(channel, upstream_id))
 
     def poll_list(self, channel: ChannelConfig, upstream_ids: Sequence[str]) -> dict[str, PollResult]:
-        asked = set(upstream_ids)
         return {item["id"]: status.to_poll_result(item) for item in client.list_by_ids(channel, upstream_ids)
-                if isinstance(item, dict) and item.get("id") in asked}
+                if isinstance(item, dict) and item.get("id")}
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
         return client.content(recorded(location))
