@@ -24,14 +24,15 @@ FAILED = "failed"
 CANCELLED = "cancelled"      # deleted by the client
 
 ACTIVE = (PENDING, SUBMITTING, RUNNING, DOWNLOADING)
+BATCHED = (PENDING, SUBMITTING, RUNNING)  # states whose step takes a batch of tasks (TASK_FOR_STATE)
 # Left only by a delete: nothing else a client can see changes afterwards (app.finished relies on it).
 FINAL = (COMPLETED, FAILED)
 
-# The Celery task that runs a state's next step. A poll message carries a batch: a list of task ids of
-# one vendor; every other step's message carries one id.
+# The Celery task that runs a state's next step. A submission or poll message carries a batch: a list of task
+# ids of one vendor; every other step's message carries one id.
 TASK_FOR_STATE = {
-    PENDING: "vidgate.submit",
-    SUBMITTING: "vidgate.submit",
+    PENDING: "vidgate.submit_batch",
+    SUBMITTING: "vidgate.submit_batch",
     RUNNING: "vidgate.poll_batch",
     DOWNLOADING: "vidgate.download",
     CANCELLED: "vidgate.cleanup",
@@ -161,8 +162,8 @@ def finish_step(session: Session, task: Task, **values: Any) -> bool:
 
 
 def send_step(state: str, vendor: str, task_ids: list[int]) -> None:
-    """Send the messages of the next step of tasks in `state`, to their vendor's queue: one poll message for
-    the batch, one message per task for the other steps. Call only after the rows are committed.
+    """Send the messages of the next step of tasks in `state`, to their vendor's queue: one message for the
+    batch where the step takes batches (BATCHED), one per task otherwise. Call only after the rows are committed.
 
     A failure to send is logged, not raised: the rows already say the step is due, so the dispatcher
     will send it. That is what makes "send after commit" safe without an outbox table.
@@ -171,7 +172,7 @@ def send_step(state: str, vendor: str, task_ids: list[int]) -> None:
     if name is None:
         return
     priority = SUBMIT_PRIORITY if state in (PENDING, SUBMITTING) else None
-    for argument in [task_ids] if state == RUNNING else task_ids:
+    for argument in [task_ids] if state in BATCHED else task_ids:
         try:
             celery.send_task(name, args=[argument], queue=vendor, retry=False, priority=priority)
         except Exception:  # noqa: BLE001 (any broker failure; the dispatcher recovers)
@@ -180,5 +181,6 @@ def send_step(state: str, vendor: str, task_ids: list[int]) -> None:
 
 
 def enqueue(task: Task) -> None:
-    """Send the task's next step now (a poll as a batch of one); call only after the row is committed."""
+    """Send the task's next step now (a batch of one where the step takes batches); call only after the row is
+    committed."""
     send_step(task.state, task.vendor, [task.id])

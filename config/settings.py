@@ -34,7 +34,7 @@ class Settings:
     dispatch_seconds: float = 1.0
     resend_after_seconds: float = 60.0  # a due step not acted on this long after its message is sent again
     poll_batch: int = 50  # running tasks of one vendor polled by one message (one claim, one commit)
-    poll_threads: int = 8  # vendor calls a worker process makes at once for its poll batches
+    poll_threads: int = 8  # vendor calls a worker process makes at once for its poll and submission batches
     # Database connections a process keeps open: at least its threads (gunicorn --threads, celery -c), since the
     # pool closes a connection given back beyond this, so a smaller pool opens one per request under load.
     db_pool_size: int = 16

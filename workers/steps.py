@@ -30,13 +30,13 @@ from app.lifecycle import (
     SUBMITTING,
     claim,
     claim_all,
+    compare_and_set,
     due,
     enqueue,
     finish_step,
     guarded_update,
     record_step,
     send_step,
-    show_written,
 )
 from app.models import Channel, Task, now
 from app.storage import IncompleteWrite, task_prefixes, thumbnail_key, video_key
@@ -67,113 +67,166 @@ class Outcome:
 # --- submit -------------------------------------------------------------------------------------------
 
 
-def submit(task_id: int) -> None:
+# Tasks a submission message carries: a few, so one claim, one count of a channel's slots and one commit serve
+# them all while a burst's first tasks still reach the vendor soon and the batches spread over a worker's threads.
+SUBMIT_BATCH = 10
+
+
+def submit(task_ids: Sequence[int]) -> None:
+    """Hand a batch of one vendor's tasks to it: one claim, each channel's free slots taken in one transaction,
+    the vendor calls side by side on the process's vendor threads, one commit for the outcomes.
+
+    Each outcome is written with its own compare-and-set, as in `poll`: a task deleted meanwhile is left as it
+    is (and its new job cancelled upstream) without undoing the others.
+    """
     with db.session() as session:
-        task = claim(session, task_id, (PENDING, SUBMITTING), settings().lease_seconds)
-        if task is None:
+        tasks = claim_all(session, task_ids, (PENDING, SUBMITTING), settings().lease_seconds)
+        if not tasks:
             return
-        if task.deadline_at <= now():
-            fail(session, task, "timeout", "the task did not reach the vendor before its deadline")
-            return
-        channel, adapter = _channel(task), get_adapter(task.vendor)
-        request, model = VideoRequest.from_json(task.request), channel.models[task.model]
-        if task.state == SUBMITTING and not adapter.idempotent_submit:
-            # An earlier attempt may have created a job without our hearing of it.
-            found = _find_earlier_submission(session, task, adapter, channel, request)
-            if found is None:
-                return
-            if found:
-                _record_submission(session, task, adapter, channel, found)
-                return
-        elif task.state == PENDING and not _take_slot(session, task, channel):
-            # The dispatcher's count of free slots is advisory (two dispatchers may overlap); this one is not.
-            finish_step(session, task, next_action_at=min(task.deadline_at, now() + schedule.CAP_WAIT))
-            return
-        try:
-            upstream_id = adapter.submit(channel, request, model, task.submit_key)
-        except UpstreamError as error:
-            _submit_failed(session, task, channel, error)
-            return
-        _record_submission(session, task, adapter, channel, upstream_id)
+        at = now()
+        late = {task.id for task in tasks if task.deadline_at <= at}
+        fresh = _take_slots(session, [task for task in tasks if task.state == PENDING and task.id not in late])
+        outcomes: dict[int, Outcome] = {}
+        for task in tasks:
+            if task.id in late:
+                outcomes[task.id] = _failure(task, "timeout", "the task did not reach the vendor before its deadline")
+            elif task.state == PENDING:
+                # The dispatcher's count of free slots is advisory (two dispatchers may overlap); this one is not.
+                outcomes[task.id] = Outcome({"next_action_at": min(task.deadline_at, at + schedule.CAP_WAIT)})
+        to_send = [task for task in tasks if task.id not in outcomes]
+        start_by = _calls_start_by()
+        handed = _threads().map(lambda task: _hand_over(task, task.id in fresh, start_by), to_send)
+        outcomes.update(zip((task.id for task in to_send), handed, strict=True))
+        recorded, missed = [], []
+        for task in tasks:
+            outcome = outcomes[task.id]
+            (recorded if record_step(session, task, **outcome.values) else missed).append((task, outcome))
+        session.commit()
+    for _task, outcome in recorded:
+        if outcome.then is not None:
+            outcome.then()
+    _cancel_orphans([(task, outcome.values["upstream_id"]) for task, outcome in missed
+                     if "upstream_id" in outcome.values])
 
 
-def _find_earlier_submission(session: Session, task: Task, adapter: object, channel: ChannelConfig,
-                             request: VideoRequest) -> str | None:
-    """The earlier attempt's upstream id; "" when the vendor says there is none; None when undecided."""
-    find = getattr(adapter, "find", None)
-    if find is None:
-        # Neither a repeat nor a lookup is safe: submitting again could pay for the video twice.
-        fail(session, task, "upstream_error", "the vendor did not confirm the submission and cannot be "
-             "asked whether it arrived; not resubmitting to avoid a duplicate job")
-        return None
-    try:
-        return find(channel, request, channel.models[task.model], task.submit_key) or ""
-    except UpstreamError as error:
-        delay = schedule.backoff(task.submit_attempts, error.retry_after)
-        finish_step(session, task, next_action_at=min(task.deadline_at, now() + delay))
-        return None
+def _take_slots(session: Session, tasks: list[Task]) -> set[int]:
+    """Move PENDING tasks to SUBMITTING, oldest first, as far as their channel has free slots; the ids moved.
 
-
-def _record_submission(session: Session, task: Task, adapter: object, channel: ChannelConfig,
-                       upstream_id: str) -> None:
-    at = now()
-    if finish_step(session, task, state=RUNNING, upstream_id=upstream_id, submitted_at=at,
-                   upstream_status="queued", next_action_at=min(task.deadline_at, at + schedule.FIRST_POLL)):
-        _info("submitted", task, upstream_id=upstream_id, attempt=task.submit_attempts)
-        return
-    # The client deleted the task while we were submitting it: do not leave the job running upstream.
-    session.refresh(task)
-    if task.state == CANCELLED:
-        _cancel_upstream(adapter, channel, upstream_id, task)
-
-
-def _take_slot(session: Session, task: Task, channel: ChannelConfig) -> bool:
-    """Move PENDING to SUBMITTING if the channel has a free slot, atomically with respect to other workers."""
-    cap = channel.max_concurrency
-    # Serialise slot-taking per channel (PostgreSQL row lock; SQLite serialises writers anyway). NO KEY UPDATE:
-    # the web's inserts hold KEY SHARE on the channel row (the foreign key), which this need not wait for.
-    session.execute(select(Channel.id).where(Channel.id == channel.id).with_for_update(key_share=True))
-    in_flight = (
-        select(func.count()).select_from(Task)
-        .where(Task.channel_id == channel.id, Task.state.in_((SUBMITTING, RUNNING)))
-        .scalar_subquery()
-    )
-    values = {"state": SUBMITTING, "submit_attempts": task.submit_attempts + 1, "updated_at": now()}
-    statement = (
-        update(Task)
-        .where(Task.id == task.id, Task.version == task.version, *([in_flight < cap] if cap else []))
-        .values(version=task.version + 1, **values)
-        .execution_options(synchronize_session=False)
-    )
-    taken = session.execute(statement).rowcount == 1
-    session.commit()
-    if taken:
-        # Not a plain attribute change, which would be flushed later, unguarded, over a delete that lands
-        # while the vendor call runs.
-        show_written(task, values)
+    Atomic with respect to other workers: each channel's slots are counted once under a row lock on the channel
+    (PostgreSQL; SQLite serialises writers anyway), and its tasks moved in the same transaction. NO KEY UPDATE:
+    the web's inserts hold KEY SHARE on the channel row (the foreign key), which this need not wait for.
+    """
+    by_channel: defaultdict[int, list[Task]] = defaultdict(list)
+    for task in sorted(tasks, key=lambda task: task.id):
+        by_channel[task.channel_id].append(task)
+    taken: set[int] = set()
+    for channel_id in sorted(by_channel):  # one order for every worker: no deadlock between two batches' locks
+        channel = channels.by_id(channel_id)
+        if channel is None:
+            log.error("tasks reference channel %s, which is not configured", channel_id,
+                      extra={"task_ids": [task.id for task in by_channel[channel_id]]})
+            continue
+        waiting = by_channel[channel_id]
+        session.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update(key_share=True))
+        free = len(waiting)
+        if channel.max_concurrency:
+            in_flight = session.scalar(select(func.count()).select_from(Task).where(
+                Task.channel_id == channel_id, Task.state.in_((SUBMITTING, RUNNING))))
+            free = min(free, channel.max_concurrency - (in_flight or 0))
+        for task in waiting[:max(free, 0)]:
+            # Not a plain attribute change, which would be flushed later, unguarded, over a delete that lands
+            # while the vendor call runs.
+            if compare_and_set(session, task, state=SUBMITTING, submit_attempts=task.submit_attempts + 1):
+                taken.add(task.id)
+        session.commit()
     return taken
 
 
-def _submit_failed(session: Session, task: Task, channel: ChannelConfig, error: UpstreamError) -> None:
+def _hand_over(task: Task, fresh: bool, start_by: float) -> Outcome:
+    """The outcome of submitting one task (on a vendor thread: no session here)."""
+    if time.monotonic() > start_by:
+        # Never sent: a task that took its slot in this step gives it back.
+        return Outcome({"state": PENDING, "submit_attempts": task.submit_attempts - 1, "next_action_at": now()}
+                       if fresh else {"next_action_at": now()})
+    try:
+        channel, adapter = _channel(task), get_adapter(task.vendor)
+        request, model = VideoRequest.from_json(task.request), channel.models[task.model]
+        if not fresh and not adapter.idempotent_submit:
+            # An earlier attempt may have created a job without our hearing of it.
+            found = _find_earlier_submission(task, adapter, channel, request)
+            if isinstance(found, Outcome):
+                return found
+            if found:
+                return _submitted(task, found)
+        try:
+            return _submitted(task, adapter.submit(channel, request, model, task.submit_key))
+        except UpstreamError as error:
+            return _submit_failed(task, channel, error)
+    except Exception as error:  # noqa: BLE001 (a bug met by one task must not sink its batch's submissions)
+        log.exception("submission raised", extra={"task_id": task.public_id, "vendor": task.vendor})
+        # It may have raised after the vendor took the job: held SUBMITTING, as when an answer is lost.
+        return _outcome_unknown(task, UpstreamError("retryable", f"submission raised {type(error).__name__}"))
+
+
+def _find_earlier_submission(task: Task, adapter: object, channel: ChannelConfig,
+                             request: VideoRequest) -> str | Outcome:
+    """The earlier attempt's upstream id; "" when the vendor says there is none; else what to do instead."""
+    find = getattr(adapter, "find", None)
+    if find is None:
+        # Neither a repeat nor a lookup is safe: submitting again could pay for the video twice.
+        return _failure(task, "upstream_error", "the vendor did not confirm the submission and cannot be "
+                        "asked whether it arrived; not resubmitting to avoid a duplicate job")
+    try:
+        return find(channel, request, channel.models[task.model], task.submit_key) or ""
+    except UpstreamError as error:
+        return _outcome_unknown(task, error)
+
+
+def _submitted(task: Task, upstream_id: str) -> Outcome:
+    at = now()
+    return Outcome({"state": RUNNING, "upstream_id": upstream_id, "submitted_at": at, "upstream_status": "queued",
+                    "next_action_at": min(task.deadline_at, at + schedule.FIRST_POLL)},
+                   then=lambda: _info("submitted", task, upstream_id=upstream_id, attempt=task.submit_attempts))
+
+
+def _cancel_orphans(submitted: list[tuple[Task, str]]) -> None:
+    """Cancel upstream the new jobs (task, upstream id) of tasks their client deleted while they were submitted."""
+    if not submitted:
+        return
+    by_id = {task.id: (task, upstream_id) for task, upstream_id in submitted}
+    with db.autocommit() as connection:
+        cancelled = connection.execute(
+            select(Task.id).where(Task.id.in_(list(by_id)), Task.state == CANCELLED)).scalars().all()
+    for task_id in cancelled:
+        task, upstream_id = by_id[task_id]
+        _cancel_upstream(get_adapter(task.vendor), _channel(task), upstream_id, task)
+
+
+def _outcome_unknown(task: Task, error: UpstreamError) -> Outcome:
+    """Sent, but no answer: the vendor may have the job. Stay SUBMITTING; the retry either resubmits with the
+    same key (idempotent vendors), asks the vendor (`find`) or gives up rather than risk a duplicate."""
+    delay = schedule.backoff(task.submit_attempts, error.retry_after)
+    return Outcome({"next_action_at": min(task.deadline_at, now() + delay)},
+                   then=lambda: _info("submission outcome unknown", task, error=error.message))
+
+
+def _submit_failed(task: Task, channel: ChannelConfig, error: UpstreamError) -> Outcome:
     at = now()
     if error.kind == "terminal":
-        fail(session, task, error.code, error.message)
-    elif error.reached and error.status is None:
-        # Sent, but no answer: the vendor may have the job. Stay SUBMITTING; the retry either resubmits
-        # with the same key (idempotent vendors) or gives up rather than risk a duplicate.
-        delay = schedule.backoff(task.submit_attempts, error.retry_after)
-        finish_step(session, task, next_action_at=min(task.deadline_at, at + delay))
-        _info("submission outcome unknown", task, error=error.message)
-    elif task.submit_attempts >= MAX_SUBMIT_ATTEMPTS:
-        fail(session, task, error.code, f"gave up after {task.submit_attempts} attempts: {error.message}")
-    else:
-        # Refused (429, 5xx, or never connected): not accepted, so it is safe to send again, preferably
-        # through the next channel that serves the model.
-        target = _failover(task, channel)
-        delay = 0.0 if target.id != channel.id else schedule.backoff(task.submit_attempts, error.retry_after)
-        finish_step(session, task, state=PENDING, channel_id=target.id, vendor=target.vendor,
-                    upstream_model=target.models[task.model].upstream, next_action_at=min(task.deadline_at, at + delay))
-        _info("submission refused; will retry", task, error=error.message, next_channel=target.name, delay=delay)
+        return _failure(task, error.code, error.message)
+    if error.reached and error.status is None:
+        return _outcome_unknown(task, error)
+    if task.submit_attempts >= MAX_SUBMIT_ATTEMPTS:
+        return _failure(task, error.code, f"gave up after {task.submit_attempts} attempts: {error.message}")
+    # Refused (429, 5xx, or never connected): not accepted, so it is safe to send again, preferably
+    # through the next channel that serves the model.
+    target = _failover(task, channel)
+    delay = 0.0 if target.id != channel.id else schedule.backoff(task.submit_attempts, error.retry_after)
+    return Outcome({"state": PENDING, "channel_id": target.id, "vendor": target.vendor,
+                    "upstream_model": target.models[task.model].upstream,
+                    "next_action_at": min(task.deadline_at, at + delay)},
+                   then=lambda: _info("submission refused; will retry", task, error=error.message,
+                                      next_channel=target.name, delay=delay))
 
 
 def _failover(task: Task, current: ChannelConfig) -> ChannelConfig:
@@ -212,13 +265,22 @@ _vendor_threads_lock = threading.Lock()
 
 
 def _threads() -> ThreadPoolExecutor:
-    """The process's threads for poll batches, started on first use (so after a prefork fork). Each thread
-    keeps its own HTTP session (workers/vendors/http.py), so a vendor's connections are reused."""
+    """The process's threads for the vendor calls of poll and submission batches, started on first use (so
+    after a prefork fork). Each thread keeps its own HTTP session (workers/vendors/http.py), so a vendor's
+    connections are reused."""
     global _vendor_threads
     with _vendor_threads_lock:
         if _vendor_threads is None:
             _vendor_threads = ThreadPoolExecutor(settings().poll_threads, thread_name_prefix="vendor")
         return _vendor_threads
+
+
+def _calls_start_by() -> float:
+    """The monotonic time after which a batch starts no more vendor calls: a call may take the connect and read
+    timeouts, and none may outlast the step's time limit (those of the first second always start, should the
+    lease be set too short for the timeouts)."""
+    budget = settings().step_time_limit - http.CONNECT_TIMEOUT - http.READ_TIMEOUT
+    return time.monotonic() + max(budget, 1.0)
 
 
 def poll(task_ids: Sequence[int]) -> None:
@@ -244,11 +306,7 @@ def _ask(tasks: list[Task]) -> tuple[list[Answer], set[int]]:
     """The vendor's answer for each task, asked on the process's vendor threads: one list call per chunk of a
     channel's tasks where the vendor has one (see ListPollable), one call per task otherwise; and the ids of
     the tasks a list call answered for."""
-    # A call may take the connect and read timeouts: start none that could outlast the step's time limit
-    # (those of the first second always start, should the lease be set too short for the timeouts). Tasks
-    # not asked by then are put back, due at once.
-    budget = settings().step_time_limit - http.CONNECT_TIMEOUT - http.READ_TIMEOUT
-    start_by = time.monotonic() + max(budget, 1.0)
+    start_by = _calls_start_by()  # tasks not asked by then are put back, due at once
 
     def ask(task: Task) -> Answer:
         if time.monotonic() > start_by:
@@ -485,10 +543,11 @@ def _channel(task: Task) -> ChannelConfig:
 def dispatch() -> int:
     """Send every step that is due and not already sent: the table, not the broker, is the schedule.
 
-    Polls go out in batches of `poll_batch` per vendor queue. Submissions are metered: a channel is sent no
-    more than its free slots (its cap, less its jobs in flight and the submissions already sent), and a
-    vendor queue holds at most `submit_backlog` of them, so tasks waiting for a slot cost no messages and a
-    burst of creates waits in the table; those sent are served after the queue's other steps (SUBMIT_PRIORITY).
+    Polls go out in batches of `poll_batch` per vendor queue, submissions in batches of SUBMIT_BATCH.
+    Submissions are metered: a channel is sent no more than its free slots (its cap, less its jobs in flight
+    and the submissions already sent), and a vendor queue holds at most `submit_backlog` of them, so tasks
+    waiting for a slot cost no messages and a burst of creates waits in the table; those sent are served after
+    the queue's other steps (SUBMIT_PRIORITY).
 
     This is also the safety net: a message lost with the broker, or taken by a worker that died, is
     sent again once `resend_after_seconds` has passed without the task moving.
@@ -513,7 +572,7 @@ def dispatch() -> int:
     for row in rows:
         batches[(row.state, row.vendor)].append(row.id)
     for (state, vendor), ids in batches.items():
-        size = config.poll_batch if state == RUNNING else len(ids)
+        size = {RUNNING: config.poll_batch, PENDING: SUBMIT_BATCH, SUBMITTING: SUBMIT_BATCH}.get(state, len(ids))
         for start in range(0, len(ids), size):
             send_step(state, vendor, ids[start:start + size])
     return len(rows)

@@ -6,9 +6,9 @@ from workers import steps
 from workers.steps import DOWNLOAD_TIME_LIMIT
 
 
-@celery.task(name="vidgate.submit")
-def submit(task_id: int) -> None:
-    steps.submit(task_id)
+@celery.task(name="vidgate.submit_batch")
+def submit_batch(task_ids: list[int]) -> None:
+    steps.submit(task_ids)
 
 
 @celery.task(name="vidgate.poll_batch")

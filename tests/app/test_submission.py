@@ -40,7 +40,7 @@ def test_a_create_sends_nothing_and_the_dispatcher_sends_its_first_step(
     assert task.state == "pending" and task.sent_at is None
     assert before <= task.created_at == task.next_action_at <= time.time()
     assert steps.dispatch() == 1
-    assert sent == [("vidgate.submit", task.id, "openai")]
+    assert sent == [("vidgate.submit_batch", [task.id], "openai")]
 
 
 def test_an_idempotency_key_race_lost_at_the_insert_replays_the_winner(

@@ -64,7 +64,8 @@ def run_until(task_id: int, states: tuple[str, ...], timeout: float = 10.0) -> T
         if task.state in states:
             return task
         make_due(task_id)
-        {"pending": steps.submit, "submitting": steps.submit, "running": lambda i: steps.poll([i]),
+        {"pending": lambda i: steps.submit([i]), "submitting": lambda i: steps.submit([i]),
+         "running": lambda i: steps.poll([i]),
          "downloading": steps.download, "cancelled": steps.cleanup}[task.state](task_id)
         time.sleep(0.1)
     raise AssertionError(f"task stuck in {load(task_id).state}")
@@ -85,9 +86,9 @@ def test_a_task_goes_from_submission_to_a_stored_file(client: FlaskClient, auth:
 
 def test_duplicate_and_early_messages_do_nothing(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
     task_id = create_video(client, auth)
-    steps.submit(task_id)
+    steps.submit([task_id])
     version = load(task_id).version
-    steps.submit(task_id)  # a duplicate message: the task is no longer pending
+    steps.submit([task_id])  # a duplicate message: the task is no longer pending
     steps.poll([task_id])  # an early poll: not due yet
     assert load(task_id).version == version
     assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["create_requests"] == 1
@@ -113,7 +114,7 @@ def test_rate_limited_submission_backs_off_honouring_retry_after(
     sim.state.faults.add("openai", "create", "rate_limit", retry_after=30)
     task_id = create_video(client, auth)
     before = time.time()
-    steps.submit(task_id)
+    steps.submit([task_id])
     task = load(task_id)
     assert task.state == "pending" and task.submit_attempts == 1 and task.upstream_id is None
     assert task.next_action_at >= before + 30
@@ -126,7 +127,7 @@ def test_a_submission_that_timed_out_after_acceptance_is_not_duplicated(
     monkeypatch.setattr(http, "READ_TIMEOUT", 0.3)
     sim.state.faults.add("openai", "create", "accept_then_timeout", seconds=1)
     task_id = create_video(client, auth)
-    steps.submit(task_id)
+    steps.submit([task_id])
     assert load(task_id).state == "submitting"  # may have reached the vendor: held, not released
     task = run_until(task_id, ("completed", "failed"))
     stats = sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]
@@ -213,7 +214,7 @@ def test_a_submission_is_served_after_the_other_steps_waiting_in_its_queue(
             message.ack()
         queue.close()
     assert [message.headers["task"] for message in served] == [
-        "vidgate.download", "vidgate.poll_batch", "vidgate.submit"]
+        "vidgate.download", "vidgate.poll_batch", "vidgate.submit_batch"]
 
 
 def running_tasks(client: FlaskClient, auth: dict[str, str], count: int,
@@ -222,7 +223,7 @@ def running_tasks(client: FlaskClient, auth: dict[str, str], count: int,
     poll."""
     ids = [create(client, auth) for _ in range(count)]
     for task_id in ids:
-        steps.submit(task_id)
+        steps.submit([task_id])
         make_due(task_id)
     return ids
 
@@ -353,9 +354,91 @@ def test_a_task_deleted_while_it_is_submitted_stays_deleted_and_its_job_is_cance
         return created[0]
 
     monkeypatch.setattr(adapter, "submit", submit)
-    steps.submit(task_id)
+    steps.submit([task_id])
     assert load(task_id).state == "cancelled"  # not overwritten by the step that took the slot
     assert sim.state.jobs.get("openai", created[0]).cancelled
+
+
+def test_a_submission_batch_hands_every_task_over_with_one_claim(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, sent: list[Message]
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = [create_video(client, auth) for _ in range(steps.SUBMIT_BATCH + 2)]
+    unsend(*ids)
+    sent.clear()
+    assert steps.dispatch() == len(ids)
+    batches = [argument for _name, argument, _queue in sent]
+    assert batches == [ids[:steps.SUBMIT_BATCH], ids[steps.SUBMIT_BATCH:]]
+    steps.submit(batches[0])
+    tasks = [load(i) for i in batches[0]]
+    assert all(t.state == "running" and t.submit_attempts == 1 and t.lease_until is None for t in tasks)
+    assert len({t.upstream_id for t in tasks}) == len(tasks)  # a job each
+    assert [load(i).state for i in batches[1]] == ["pending"] * 2
+    steps.submit(batches[0])  # the same message again: nothing is due
+    stats = sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]
+    assert stats["create_requests"] == stats["submissions"] == len(tasks)
+
+
+def test_a_submission_batch_takes_only_the_free_slots_of_a_capped_channel(capped_app: Flask, sim: Sim) -> None:
+    from tests.conftest import new_token
+
+    client, auth = capped_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = [create_video(client, auth) for _ in range(3)]
+    steps.submit(list(reversed(ids)))  # the oldest takes the one slot, whatever the message's order
+    first, *waiting = [load(i) for i in ids]
+    assert (first.state, first.submit_attempts) == ("running", 1)
+    assert all((t.state, t.submit_attempts, t.lease_until) == ("pending", 0, None) for t in waiting)
+    assert all(t.next_action_at == pytest.approx(time.time() + schedule.CAP_WAIT, abs=2) for t in waiting)
+    assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["create_requests"] == 1
+
+
+def test_a_submission_that_raises_does_not_sink_its_batch(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [create_video(client, auth) for _ in range(3)]
+    broken = load(ids[0]).submit_key
+    adapter, real_submit = get_adapter("openai"), get_adapter("openai").submit
+
+    def submit(channel: ChannelConfig, request: object, model: object, submit_key: str) -> str:
+        upstream_id = real_submit(channel, request, model, submit_key)
+        if submit_key == broken:
+            raise KeyError("id")  # an adapter bug met after the vendor took the job
+        return upstream_id
+
+    monkeypatch.setattr(adapter, "submit", submit)
+    steps.submit(ids)
+    task = load(ids[0])
+    # Held as a submission whose answer was lost: retried with the same key, so the vendor's job is found again.
+    assert (task.state, task.upstream_id, task.lease_until) == ("submitting", None, None)
+    assert task.next_action_at > time.time()
+    assert [load(i).state for i in ids[1:]] == ["running", "running"]
+    monkeypatch.setattr(adapter, "submit", real_submit)
+    assert run_until(ids[0], ("completed", "failed"), timeout=30).state == "completed"
+    stats = sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]
+    assert stats["submissions"] == 3 and stats["duplicate_creates"] == 1
+
+
+def test_a_submission_batch_out_of_time_gives_back_the_slots_it_did_not_use(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [create_video(client, auth) for _ in range(3)]
+    monkeypatch.setattr(http, "READ_TIMEOUT", 10_000.0)  # a call could outlast the step: none past the first second
+    adapter, real_submit = get_adapter("openai"), get_adapter("openai").submit
+
+    def slow_submit(*args: object) -> str:
+        time.sleep(1.2)
+        return real_submit(*args)
+
+    monkeypatch.setattr(adapter, "submit", slow_submit)
+    with ThreadPoolExecutor(1) as one_thread:
+        monkeypatch.setattr(steps, "_vendor_threads", one_thread)
+        steps.submit(ids)
+    sent_one, *left = [load(i) for i in ids]
+    assert sent_one.state == "running"
+    assert all((t.state, t.submit_attempts, t.lease_until) == ("pending", 0, None) for t in left)
+    assert all(t.next_action_at <= time.time() for t in left)
+    assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["create_requests"] == 1
 
 
 def test_housekeeping_expires_files(client: FlaskClient, auth: dict[str, str]) -> None:
@@ -393,12 +476,12 @@ def test_the_dispatcher_sends_a_capped_channel_only_its_free_slots(capped_app: F
     first, second = create_video(client, auth), create_video(client, auth)
     unsend(first, second)
     sent.clear()
-    assert steps.dispatch() == 1 and sent == [("vidgate.submit", first, "openai")]  # the oldest, for the one slot
+    assert steps.dispatch() == 1 and sent == [("vidgate.submit_batch", [first], "openai")]  # the oldest, one slot
     assert steps.dispatch() == 0  # the slot is spoken for by the message already sent
-    steps.submit(first)
+    steps.submit([first])
     assert steps.dispatch() == 0 and load(second).state == "pending"  # taken: the waiter costs no message
     run_until(first, ("completed",))
-    assert steps.dispatch() == 1 and sent[-1] == ("vidgate.submit", second, "openai")  # the slot came free
+    assert steps.dispatch() == 1 and sent[-1] == ("vidgate.submit_batch", [second], "openai")  # the slot came free
     assert run_until(second, ("completed",)).state == "completed"
     assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["max_in_flight"] == 1
 
@@ -409,8 +492,8 @@ def test_a_worker_finding_no_slot_puts_the_task_back_for_later(capped_app: Flask
     client, auth = capped_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
     sim.state.settings.update({"job_seconds": "60"})
     first, second = create_video(client, auth), create_video(client, auth)
-    steps.submit(first)
-    steps.submit(second)  # sent anyway (two dispatchers overlapping): the cap holds
+    steps.submit([first])
+    steps.submit([second])  # sent anyway (two dispatchers overlapping): the cap holds
     task = load(second)
     assert (load(first).state, task.state, task.lease_until) == ("running", "pending", None)
     assert task.next_action_at == pytest.approx(time.time() + schedule.CAP_WAIT, abs=2)
@@ -426,10 +509,10 @@ def test_the_dispatcher_keeps_a_bounded_backlog_of_submissions_per_vendor(
     ids = [create_video(client, auth) for _ in range(5)]
     unsend(*ids)
     sent.clear()
-    assert steps.dispatch() == 2 and [m[1] for m in sent] == ids[:2]  # oldest first
+    assert steps.dispatch() == 2 and [m[1] for m in sent] == [ids[:2]]  # oldest first, in one message
     assert steps.dispatch() == 0
-    steps.submit(ids[0])  # one message taken off the queue: room for one more
-    assert steps.dispatch() == 1 and sent[-1][1] == ids[2]
+    steps.submit([ids[0]])  # one message taken off the queue: room for one more
+    assert steps.dispatch() == 1 and sent[-1][1] == [ids[2]]
 
 
 def test_remix_runs_on_the_source_channel_and_names_its_source(
@@ -468,7 +551,7 @@ def test_a_refused_submission_fails_over_to_the_next_channel_at_once(two_channel
     sim.state.faults.add("openai", "create", "unavailable")
     task_id = create_video(client, auth)
     assert load(task_id).channel_id == primary.id  # priority decides the first choice
-    steps.submit(task_id)
+    steps.submit([task_id])
     task = load(task_id)
     assert task.state == "pending" and task.channel_id == secondary.id
     assert task.next_action_at <= time.time()  # another channel is tried at once, no backoff

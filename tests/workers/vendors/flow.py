@@ -93,7 +93,7 @@ def rate_limited_then_recovers(sim: Sim, upstream: Upstream, task_id: int, retry
     with nothing created upstream, then a second submission completes it."""
     sim.state.faults.add(upstream.name, "create", "rate_limit", retry_after=retry_after)
     before = time.time()
-    steps.submit(task_id)
+    steps.submit([task_id])
     task = load(task_id)
     assert (task.state, task.submit_attempts, task.upstream_id) == ("pending", 1, None)
     assert task.next_action_at >= before + retry_after  # Retry-After honoured

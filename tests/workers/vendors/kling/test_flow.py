@@ -95,7 +95,7 @@ def test_an_unanswered_submission_is_found_by_external_task_id(
     monkeypatch.setattr(http, "READ_TIMEOUT", 0.3)
     sim.state.faults.add("kling", "create", "accept_then_timeout", seconds=1)
     task_id = generate(client, auth)
-    steps.submit(task_id)
+    steps.submit([task_id])
     assert load(task_id).state == "submitting"  # it may have reached Kling: held, not resubmitted blindly
     task = run_until(task_id, ENDED)
     stats = KLING.stats(sim)
