@@ -13,14 +13,17 @@ from app.storage import Hasher, IncompleteWrite, StoredObject
 
 class LocalStorage:
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
+        self._prefix = os.path.join(self.root, "")
 
     def _path(self, key: str) -> Path:
         # Keys are built by the gateway from validated ids, but refuse anything that would escape the root.
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+        # Checked on the normalised text, not by resolving the path: resolving walks every component with a
+        # system call on each read and write, and only the gateway puts files (no symlinks) under the root.
+        path = os.path.normpath(os.path.join(self._prefix, key))
+        if not path.startswith(self._prefix):
             raise ValueError(f"storage key escapes the root: {key!r}")
-        return path
+        return Path(path)
 
     def put_stream(self, key: str, chunks: Iterable[bytes], expected_size: int | None = None) -> StoredObject:
         path = self._path(key)
