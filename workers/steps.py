@@ -116,11 +116,12 @@ def _take_slots(session: Session, tasks: list[Task]) -> set[int]:
     (PostgreSQL; SQLite serialises writers anyway), and its tasks moved in the same transaction. NO KEY UPDATE:
     the web's inserts hold KEY SHARE on the channel row (the foreign key), which this need not wait for.
     """
-    by_channel: defaultdict[int, list[Task]] = defaultdict(list)
+    by_channel: defaultdict[int | None, list[Task]] = defaultdict(list)
     for task in sorted(tasks, key=lambda task: task.id):
         by_channel[task.channel_id].append(task)
     taken: set[int] = set()
-    for channel_id in sorted(by_channel):  # one order for every worker: no deadlock between two batches' locks
+    # One order for every worker, so two batches never wait on each other's channel locks.
+    for channel_id in sorted(by_channel, key=lambda channel_id: channel_id or 0):
         channel = channels.by_id(channel_id)
         if channel is None:
             log.error("tasks reference channel %s, which is not configured", channel_id,

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from app import lifecycle
 from app.channels import ChannelConfig
 from app.extensions import celery, db, settings, storage
-from app.models import Task
+from app.models import Channel, Task
 from config.settings import Settings
 from simulators import media
 from tests.conftest import Sim, make_settings, prepared_app
@@ -391,6 +391,24 @@ def test_a_submission_batch_takes_only_the_free_slots_of_a_capped_channel(capped
     assert all((t.state, t.submit_attempts, t.lease_until) == ("pending", 0, None) for t in waiting)
     assert all(t.next_action_at == pytest.approx(time.time() + schedule.CAP_WAIT, abs=2) for t in waiting)
     assert sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]["create_requests"] == 1
+
+
+def test_tasks_whose_channel_is_not_configured_wait_without_holding_up_their_batch(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    sim.state.settings.update({"job_seconds": "60"})
+    ids = [create_video(client, auth) for _ in range(3)]
+    with db.transaction() as session:  # a channel taken out of the channel file keeps its row
+        gone = Channel(name="gone", vendor="openai", enabled=True, updated_at=time.time())
+        session.add(gone)
+        session.flush()
+        session.execute(update(Task).where(Task.id == ids[0]).values(channel_id=gone.id))
+        session.execute(update(Task).where(Task.id == ids[1]).values(channel_id=None))
+    steps.submit(ids)
+    *orphans, other = [load(i) for i in ids]
+    assert all((t.state, t.submit_attempts, t.lease_until) == ("pending", 0, None) for t in orphans)
+    assert all(t.next_action_at == pytest.approx(time.time() + schedule.CAP_WAIT, abs=2) for t in orphans)
+    assert other.state == "running"
 
 
 def test_a_submission_that_raises_does_not_sink_its_batch(
