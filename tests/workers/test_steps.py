@@ -359,7 +359,7 @@ def test_a_task_deleted_while_it_is_submitted_stays_deleted_and_its_job_is_cance
     assert sim.state.jobs.get("openai", created[0]).cancelled
 
 
-def test_a_submission_batch_hands_every_task_over_with_one_claim(
+def test_submissions_go_in_batches_and_a_batch_hands_every_task_over(
     client: FlaskClient, auth: dict[str, str], sim: Sim, sent: list[Message]
 ) -> None:
     sim.state.settings.update({"job_seconds": "60"})
