@@ -64,6 +64,23 @@ class Outcome:
     then: Callable[[], None] | None = None
 
 
+def _record_outcomes(session: Session, outcomes: list[tuple[Task, Outcome]]) -> list[tuple[Task, Outcome]]:
+    """Write a batch's outcomes, each with its own compare-and-set, in one transaction, commit, then run the
+    `then` of each one written; the outcomes not written, whose task changed meanwhile (deleted by its client)."""
+    written: list[Outcome] = []
+    missed: list[tuple[Task, Outcome]] = []
+    for task, outcome in outcomes:
+        if record_step(session, task, **outcome.values):
+            written.append(outcome)
+        else:
+            missed.append((task, outcome))
+    session.commit()
+    for outcome in written:
+        if outcome.then is not None:
+            outcome.then()
+    return missed
+
+
 # --- submit -------------------------------------------------------------------------------------------
 
 
@@ -97,14 +114,7 @@ def submit(task_ids: Sequence[int]) -> None:
         start_by = _calls_start_by()
         handed = _threads().map(lambda task: _hand_over(task, task.id in fresh, start_by), to_send)
         outcomes.update(zip((task.id for task in to_send), handed, strict=True))
-        recorded, missed = [], []
-        for task in tasks:
-            outcome = outcomes[task.id]
-            (recorded if record_step(session, task, **outcome.values) else missed).append((task, outcome))
-        session.commit()
-    for _task, outcome in recorded:
-        if outcome.then is not None:
-            outcome.then()
+        missed = _record_outcomes(session, [(task, outcomes[task.id]) for task in tasks])
     _cancel_orphans([(task, outcome.values["upstream_id"]) for task, outcome in missed
                      if "upstream_id" in outcome.values])
 
@@ -295,12 +305,8 @@ def poll(task_ids: Sequence[int]) -> None:
         if not tasks:
             return
         answers, listed = _ask(tasks)
-        outcomes = [_poll_outcome(task, answer, task.id in listed) for task, answer in zip(tasks, answers, strict=True)]
-        recorded = [o for task, o in zip(tasks, outcomes, strict=True) if record_step(session, task, **o.values)]
-        session.commit()
-    for outcome in recorded:
-        if outcome.then is not None:
-            outcome.then()
+        _record_outcomes(session, [(task, _poll_outcome(task, answer, task.id in listed))
+                                   for task, answer in zip(tasks, answers, strict=True)])
 
 
 def _ask(tasks: list[Task]) -> tuple[list[Answer], set[int]]:
@@ -573,7 +579,7 @@ def dispatch() -> int:
     for row in rows:
         batches[(row.state, row.vendor)].append(row.id)
     for (state, vendor), ids in batches.items():
-        size = {RUNNING: config.poll_batch, PENDING: SUBMIT_BATCH, SUBMITTING: SUBMIT_BATCH}.get(state, len(ids))
+        size = config.poll_batch if state == RUNNING else SUBMIT_BATCH  # send_step splits the unbatched steps
         for start in range(0, len(ids), size):
             send_step(state, vendor, ids[start:start + size])
     return len(rows)
