@@ -176,14 +176,19 @@ class ChannelRegistry:
         for attempt in range(2):
             try:
                 with self._database.transaction() as session:
-                    self.sync(session)
-                return
-            except IntegrityError:  # another process inserted the same channel first; read its id
+                    ids = self._sync(session)
+                break
+            except IntegrityError:  # another process or thread inserted the same channel first; read its id
                 if attempt:
                     raise
+        # Published once committed: another thread routing a create meanwhile must not write a task that
+        # references a channel row its insert cannot see yet (a foreign key violation, a 500).
+        self._channels = [replace(c, id=ids[c.name]) for c in self._channels]
+        self._synced = True
 
-    def sync(self, session: Session) -> None:
-        """Mirror the file into the channels table, so tasks can reference and lock their channel row."""
+    def _sync(self, session: Session) -> dict[str, int]:
+        """Mirror the file into the channels table, so tasks can reference and lock their channel row; the ids
+        by channel name."""
         rows = {row.name: row for row in session.scalars(select(Channel))}
         for config in self._channels:
             row = rows.get(config.name)
@@ -192,9 +197,7 @@ class ChannelRegistry:
                 session.add(row)
             row.vendor, row.enabled, row.max_concurrency = config.vendor, config.enabled, config.max_concurrency
         session.flush()
-        ids = {row.name: row.id for row in session.scalars(select(Channel))}
-        self._channels = [replace(c, id=ids[c.name]) for c in self._channels]
-        self._synced = True
+        return {row.name: row.id for row in session.scalars(select(Channel))}
 
     @property
     def all(self) -> list[ChannelConfig]:
