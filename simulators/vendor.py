@@ -37,6 +37,12 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
+def positive_arg(name: str, default: int) -> int | None:
+    """The positive integer query parameter `name` (`default` when absent), or None when it is not one."""
+    value = request.args.get(name, str(default))
+    return int(value) if value.isdigit() and int(value) >= 1 else None
+
+
 def bearer_token() -> str | None:
     """The token of an `Authorization: Bearer <token>` header, if the request has one."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, abort, request
 
 from ..core import Job, Simulator
-from ..vendor import FaultErrorKind, VendorSim, bearer_token, json_response
+from ..vendor import FaultErrorKind, VendorSim, bearer_token, json_response, positive_arg
 
 VENDOR = "seedance"
 TASKS = "/api/v3/contents/generations/tasks"
@@ -141,10 +141,10 @@ def _content(fields: dict[str, Any], model: Model) -> tuple[str, list[dict[str, 
 
 def _positive(name: str, default: int) -> int:
     """A positive integer query parameter."""
-    value = request.args.get(name, str(default))
-    if not value.isdigit() or int(value) < 1:
-        _invalid(name, f"The parameter `{name}` specified in the request is not valid: {value}.")
-    return int(value)
+    value = positive_arg(name, default)
+    if value is None:
+        _invalid(name, f"The parameter `{name}` specified in the request is not valid: {request.args[name]}.")
+    return value
 
 
 def _choice(fields: dict[str, Any], name: str, allowed: tuple[Any, ...] | range, default: Any) -> Any:

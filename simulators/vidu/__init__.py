@@ -1,4 +1,4 @@
-"""Vidu simulator: the `/ent/v2` create paths, task creations and cancel with `Token` auth, mounted at /vidu.
+"""Vidu simulator: `/ent/v2` create paths, creations, task list and cancel with `Token` auth, mounted at /vidu.
 
 Vidu's error envelope is not documented publicly; this one follows what third-party clients record:
 `{"code": <HTTP status>, "reason": "<Name>", "message", "metadata": {"trace_id"}}`.
@@ -18,7 +18,7 @@ from flask import Blueprint, Response, abort, request
 
 from .. import media
 from ..core import Job, Phase, Simulator
-from ..vendor import FaultErrorKind, VendorSim, json_response
+from ..vendor import FaultErrorKind, VendorSim, json_response, positive_arg
 
 VENDOR = "vidu"
 PATHS = ("text2video", "img2video", "start-end2video", "reference2video")
@@ -31,6 +31,9 @@ ASPECT_RATIOS = ("16:9", "9:16", "4:3", "3:4", "1:1")
 AMPLITUDES = ("auto", "small", "medium", "large")
 STYLES = ("general", "anime")
 DURATION_RANGE = (1, 16)
+# The task list's page size: 20 unless `pager.pagesz` says otherwise, at most 100 (a third-party gateway's
+# emulation of the list, the only description of it we have; Vidu's own limits are not published).
+LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE = 20, 100
 MAX_PROMPT, MAX_PAYLOAD = 2000, 1_048_576
 FIELDS = frozenset({"model", "prompt", "images", "subjects", "duration", "seed", "aspect_ratio", "resolution",
                     "movement_amplitude", "bgm", "audio", "voice_id", "is_rec", "payload", "off_peak", "watermark",
@@ -61,6 +64,14 @@ def _fault_error(kind: FaultErrorKind) -> Response:
 
 def _invalid(reason: str, message: str) -> NoReturn:
     abort(error(400, reason, message))
+
+
+def _positive(name: str, default: int) -> int:
+    """A positive integer query parameter."""
+    value = positive_arg(name, default)
+    if value is None:
+        _invalid("BadRequest", f"{name} must be a positive integer, not {request.args[name]!r}")
+    return value
 
 
 def _iso(timestamp: float) -> str:
@@ -214,6 +225,25 @@ def create_blueprint(sim: Simulator) -> Blueprint:
     def get_creations(task_id: str) -> Response:
         vendor.gate("poll", task_id)
         return json_response(creations(existing(task_id)))
+
+    @bp.get("/ent/v2/tasks")
+    def list_tasks() -> Response:
+        """The task list, newest first: `task_ids` (repeated or comma-separated), `pager.page` and
+        `pager.pagesz`; each task as its creations read has it. Each task listed counts as a status read of it."""
+        page, size = _positive("pager.page", 1), _positive("pager.pagesz", LIST_PAGE_SIZE)
+        if size > MAX_LIST_PAGE_SIZE:
+            _invalid("BadRequest", f"pager.pagesz must be at most {MAX_LIST_PAGE_SIZE}")
+        sim.stats.incr(VENDOR, "list_requests")
+        vendor.gate("poll")
+        ids = {task_id for value in request.args.getlist("task_ids") for task_id in value.split(",") if task_id}
+        jobs = [job for job in reversed(sim.jobs.list(VENDOR)) if not ids or job.id in ids]
+        listed = jobs[(page - 1) * size:page * size]
+        sim.stats.incr(VENDOR, "listed", len(listed))
+        for job in listed:
+            sim.stats.poll(VENDOR, job.id)
+        more = len(jobs) > page * size
+        return json_response({"tasks": [creations(job) for job in listed],
+                              "next_page_token": str(page + 1) if more else ""})
 
     @bp.post("/ent/v2/tasks/<task_id>/cancel")
     def cancel_task(task_id: str) -> Response:

@@ -158,6 +158,39 @@ def test_cancel_stops_a_running_task(env: ViduEnv) -> None:
     _error(env.client.post(f"{BASE}/tasks/1/cancel", json={}, headers=headers), 404, "TaskNotFound")
 
 
+def listed(env: ViduEnv, query: str) -> dict[str, Any]:
+    response = env.client.get(f"{BASE}/tasks?{query}", headers={"Authorization": f"Token {KEY}"})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_the_task_list_filters_by_ids_newest_first_with_the_creations_read_s_fields(env: ViduEnv) -> None:
+    first, second, third = (env.create()["task_id"] for _ in range(3))
+    env.clock.advance(12)
+    both = listed(env, f"task_ids={first}&task_ids={third}&pager.pagesz=10")
+    assert [task["id"] for task in both["tasks"]] == [third, first] and both["next_page_token"] == ""
+    assert both["tasks"][1]["state"] == "success"
+    single = env.creations(first).get_json()
+    for task in (single, both["tasks"][1]):
+        del task["creations"]  # each read signs a fresh link
+    assert both["tasks"][1] == single
+    assert [task["id"] for task in listed(env, f"task_ids={first},{second}")["tasks"]] == [second, first]
+    page = listed(env, "pager.pagesz=2")  # pages of everything, newest first
+    assert ([task["id"] for task in page["tasks"]], page["next_page_token"]) == ([third, second], "2")
+    assert [task["id"] for task in listed(env, "pager.pagesz=2&pager.page=2")["tasks"]] == [first]
+    stats = env.sim.stats.snapshot(env.sim.jobs, env.clock.now)["vidu"]
+    assert (stats["list_requests"], stats["listed"]) == (4, 7)
+    assert stats["polls"] == {first: 4, second: 2, third: 2}  # three listed reads and the single one
+
+
+def test_the_task_list_refuses_bad_pages_and_takes_poll_faults(env: ViduEnv) -> None:
+    headers = {"Authorization": f"Token {KEY}"}
+    for query in ("pager.pagesz=0", "pager.pagesz=101", "pager.page=x"):
+        _error(env.client.get(f"{BASE}/tasks?{query}", headers=headers), 400, "BadRequest")
+    env.sim.faults.add("vidu", "poll", "rate_limit")
+    _error(env.client.get(f"{BASE}/tasks?task_ids=1", headers=headers), 429, "TooManyRequests")
+
+
 @pytest.mark.parametrize(("kind", "status", "reason"), [
     ("rate_limit", 429, "TooManyRequests"), ("server_error", 500, "InternalServiceFailure"),
     ("unavailable", 503, "InternalServiceFailure"), ("timeout", 504, "InternalServiceFailure")])

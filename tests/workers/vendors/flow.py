@@ -103,6 +103,26 @@ def rate_limited_then_recovers(sim: Sim, upstream: Upstream, task_id: int, retry
     return task
 
 
+def listed_in_one_call(sim: Sim, upstream: Upstream, task_ids: list[int]) -> None:
+    """Jobs that have finished, asked about in one poll batch: one call of the vendor's list answers for them all,
+    and each goes on to completion."""
+    time.sleep(0.6)  # the simulator's jobs last 0.5 s
+    steps.poll(task_ids)
+    assert [load(i).state for i in task_ids] == ["downloading"] * len(task_ids)
+    stats = upstream.stats(sim)
+    assert stats["list_requests"] == 1 and stats["polls_total"] == len(task_ids)  # each read once, by the list
+    assert [run_until(i, ENDED).state for i in task_ids] == ["completed"] * len(task_ids)
+
+
+def failing_list_falls_back_to_one_call_per_task(sim: Sim, upstream: Upstream, task_ids: list[int]) -> None:
+    time.sleep(0.6)
+    sim.state.faults.add(upstream.name, "poll", "server_error")  # the list call takes it
+    steps.poll(task_ids)
+    assert [load(i).state for i in task_ids] == ["downloading"] * len(task_ids)
+    stats = upstream.stats(sim)
+    assert stats["list_requests"] == 1 and stats["polls_total"] == len(task_ids)  # each read once, on its own
+
+
 def moderated(sim: Sim, upstream: Upstream, task_id: int) -> Task:
     """The vendor's moderation refuses the job: the task fails with the stable code."""
     sim.state.faults.add(upstream.name, "create", "moderation")

@@ -1,5 +1,7 @@
-"""Vidu (Shengshu): four create paths (text, image, start-end, reference), one poll, `creations[].url`."""
+"""Vidu (Shengshu): four create paths (text, image, start-end, reference), polls alone or listed, `creations[].url`."""
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from app.channels import ChannelConfig, ModelSpec
 from app.video_request import VideoRequest
@@ -13,6 +15,8 @@ class ViduAdapter:
     name = "vidu"
     idempotent_submit = False  # Vidu has no idempotency key and no lookup by an id of ours
     supports_remix = False
+    # Jobs asked about in one call of the task list (100 ids at most, per a third-party emulation of it).
+    poll_list_size = 100
 
     def check(self, request: VideoRequest, model: ModelSpec) -> None:
         mapping.check(request, model)
@@ -30,6 +34,20 @@ class ViduAdapter:
 
     def poll(self, channel: ChannelConfig, upstream_id: str) -> PollResult:
         return status.to_poll_result(client.creations(channel, upstream_id), channel.options)
+
+    def poll_list(self, channel: ChannelConfig, upstream_ids: Sequence[str]) -> dict[str, PollResult]:
+        """Only tasks listed with a state Vidu is known to send are taken; the others are read on their own. Only
+        third parties describe the list, so an answer shaped otherwise than theirs costs calls, never a stuck task
+        (a task without its state would otherwise read as still running)."""
+        results = {}
+        for task in client.list_by_ids(channel, upstream_ids):
+            if not (isinstance(task, dict) and task.get("id") and status.has_known_state(task)):
+                continue
+            try:
+                results[str(task["id"])] = status.to_poll_result(task, channel.options)
+            except UpstreamError:
+                continue  # a success without its URL, say: the task's own read decides
+        return results
 
     def open_result(self, channel: ChannelConfig, upstream_id: str, location: str | None) -> Download:
         return client.result(recorded(location))

@@ -17,6 +17,10 @@ _STATES: dict[str, UpstreamState] = {
 }
 
 
+def has_known_state(task: dict[str, Any]) -> bool:
+    return task.get("state") in _STATES
+
+
 def to_poll_result(task: dict[str, Any], options: Mapping[str, Any]) -> PollResult:
     # A state Vidu adds later means "still working": the deadline, not a guess, decides when to give up.
     state = _STATES.get(str(task.get("state")), "running")

@@ -121,13 +121,7 @@ def accepted(client: FlaskClient, auth: dict[str, str], count: int) -> list[int]
 def test_a_poll_batch_asks_ark_about_all_its_tasks_in_one_list_call(
     client: FlaskClient, auth: dict[str, str], sim: Sim
 ) -> None:
-    ids = accepted(client, auth, 3)
-    time.sleep(0.6)  # the simulator's jobs last 0.5 s
-    steps.poll(ids)
-    assert [load(i).state for i in ids] == ["downloading"] * 3
-    stats = SEEDANCE.stats(sim)
-    assert stats["list_requests"] == 1 and stats["polls_total"] == 3  # each read once, by the list
-    assert [run_until(i, ENDED).state for i in ids] == ["completed"] * 3
+    flow.listed_in_one_call(sim, SEEDANCE, accepted(client, auth, 3))
 
 
 def test_a_task_the_list_leaves_out_is_polled_on_its_own(
@@ -162,13 +156,7 @@ def test_a_rate_limited_list_holds_its_tasks_without_asking_one_by_one(
 
 
 def test_a_failing_list_falls_back_to_one_call_per_task(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
-    ids = accepted(client, auth, 3)
-    time.sleep(0.6)
-    sim.state.faults.add("seedance", "poll", "server_error")  # the list call takes it
-    steps.poll(ids)
-    assert [load(i).state for i in ids] == ["downloading"] * 3
-    stats = SEEDANCE.stats(sim)
-    assert stats["list_requests"] == 1 and stats["polls_total"] == 3  # each read once, on its own
+    flow.failing_list_falls_back_to_one_call_per_task(sim, SEEDANCE, accepted(client, auth, 3))
 
 
 def test_a_channel_s_tasks_are_listed_in_chunks_of_the_list_size(

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +11,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.channels import ChannelConfig
 from tests.conftest import Sim
-from tests.workers.test_steps import create_video, load, run_until
+from tests.workers.test_steps import create_video, load, run_until, running_tasks
 from tests.workers.vendors import flow
 from tests.workers.vendors.flow import ENDED, assert_completed
+from workers import steps
+from workers.vendors.vidu import client as client_module
 
 # Seed 004's request examples, verbatim.
 TEXT = {"model": "viduq3p-720p", "prompt": " camera, and, slow camera push-in. ", "aspect_ratio": "16:9",
@@ -116,3 +121,48 @@ def test_what_vidu_cannot_do_is_a_400_naming_the_field(client: FlaskClient, auth
                                                        body: dict[str, Any], param: str) -> None:
     error = flow.refused(client, auth, {k: v for k, v in body.items() if v is not None})
     assert (error["param"], error["code"]) == (param, "unsupported_value")
+
+
+# --- polling several tasks with one call of the task list ---------------------------------------------------
+
+
+def accepted(client: FlaskClient, auth: dict[str, str], count: int) -> list[int]:
+    """`count` tasks Vidu accepted, due for their first poll."""
+    return running_tasks(client, auth, count, lambda client, auth: generate(client, auth, TEXT))
+
+
+def test_a_poll_batch_asks_vidu_about_all_its_tasks_in_one_list_call(
+    client: FlaskClient, auth: dict[str, str], sim: Sim
+) -> None:
+    flow.listed_in_one_call(sim, VIDU, accepted(client, auth, 3))
+
+
+def test_a_listed_task_shaped_otherwise_than_expected_is_read_on_its_own(
+    client: FlaskClient, auth: dict[str, str], sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = accepted(client, auth, 4)
+    stateless, unknown_state, without_url = (load(i).upstream_id for i in ids[:3])
+    real_list = client_module.list_by_ids
+
+    def list_by_ids(channel: ChannelConfig, task_ids: Sequence[str]) -> list[Any]:
+        tasks = real_list(channel, task_ids)
+        for task in tasks:  # would read as still running, or as a success with nothing to download
+            if task["id"] == stateless:
+                del task["state"]
+            elif task["id"] == unknown_state:
+                task["state"] = "archived"
+            elif task["id"] == without_url:
+                task["creations"] = []
+        return tasks
+
+    monkeypatch.setattr(client_module, "list_by_ids", list_by_ids)
+    time.sleep(0.6)
+    steps.poll(ids)
+    assert [load(i).state for i in ids] == ["downloading"] * 4
+    stats = VIDU.stats(sim)
+    assert stats["list_requests"] == 1
+    assert [stats["polls"][load(i).upstream_id] for i in ids] == [2, 2, 2, 1]  # listed, then read on their own
+
+
+def test_a_failing_list_falls_back_to_one_call_per_task(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
+    flow.failing_list_falls_back_to_one_call_per_task(sim, VIDU, accepted(client, auth, 3))
