@@ -118,11 +118,11 @@ def compare_and_set(session: Session, task: Task, **values: Any) -> bool:
     )
     if result.rowcount != 1:
         return False
-    show_written(task, values)
+    _show_written(task, values)
     return True
 
 
-def show_written(task: Task, values: dict[str, Any]) -> None:
+def _show_written(task: Task, values: dict[str, Any]) -> None:
     """Show a guarded write on the object, as committed values: a plain attribute change would make the next
     flush write them again, unguarded, over whatever another process wrote meanwhile."""
     for name, value in values.items():
