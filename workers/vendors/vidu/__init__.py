@@ -36,12 +36,12 @@ class ViduAdapter:
         return status.to_poll_result(client.creations(channel, upstream_id), channel.options)
 
     def poll_list(self, channel: ChannelConfig, upstream_ids: Sequence[str]) -> dict[str, PollResult]:
-        """Only tasks listed with a state Vidu is known to send are taken; the others are read on their own. Only
-        third parties describe the list, so an answer shaped otherwise than theirs costs calls, never a stuck task
-        (a task without its state would otherwise read as still running)."""
+        """Only tasks listed with all their own read would say are taken (`status.answers_fully`); the others are
+        read on their own. Only third parties describe the list, so an answer shaped otherwise than theirs costs
+        calls, never a stuck or misclassified task (a task without its state would read as still running)."""
         results = {}
         for task in client.list_by_ids(channel, upstream_ids):
-            if not (isinstance(task, dict) and task.get("id") and status.has_known_state(task)):
+            if not (isinstance(task, dict) and task.get("id") and status.answers_fully(task)):
                 continue
             try:
                 results[str(task["id"])] = status.to_poll_result(task, channel.options)

@@ -17,8 +17,11 @@ _STATES: dict[str, UpstreamState] = {
 }
 
 
-def has_known_state(task: dict[str, Any]) -> bool:
-    return task.get("state") in _STATES
+def answers_fully(task: dict[str, Any]) -> bool:
+    """Whether a task as the task list gives it says what its own read would: a known state and, for a failure,
+    the `err_code` that classifies it."""
+    state = task.get("state")
+    return state in _STATES and (state != "failed" or "err_code" in task)
 
 
 def to_poll_result(task: dict[str, Any], options: Mapping[str, Any]) -> PollResult:

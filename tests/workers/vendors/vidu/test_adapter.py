@@ -126,6 +126,36 @@ def test_every_state_maps_to_an_upstream_state(task: dict[str, Any], state: str,
         assert task["err_code"] in (result.error_message or "")
 
 
+def test_the_task_list_is_asked_by_id_and_only_tasks_it_answers_fully_for_are_taken(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dict[str, Any]] = []
+    listed = [
+        _task("processing", progress=30, id=9001),  # a number: ids are compared as text
+        _task("failed", err_code="CreationPolicyViolation", id="9002"),
+        # Left to their own reads: a failure without its err_code, no state, a state Vidu is not known to send,
+        # a success without a URL, no id, not a task.
+        {"id": "9003", "state": "failed"}, {"id": "9004"}, _task("archived", id="9005"), _task("success", id="9006"),
+        {"state": "processing", "err_code": ""}, "9007",
+    ]
+
+    def send(method: str, url: str, **kwargs: Any) -> requests.Response:
+        sent.append({"method": method, "url": url, **kwargs})
+        return response(200, {"tasks": listed, "next_page_token": ""})
+
+    monkeypatch.setattr(client, "send", send)
+    results = adapter.poll_list(CHANNEL, ["9001", "9002", "9003"])
+    assert {key: (r.state, r.progress, r.error_code) for key, r in results.items()} == {
+        "9001": ("running", 30, None), "9002": ("failed", 0, "content_policy")}
+    assert (sent[0]["method"], sent[0]["url"]) == ("GET", "http://vidu/ent/v2/tasks")
+    assert sent[0]["params"] == {"task_ids": ["9001", "9002", "9003"], "pager.pagesz": 3}
+    assert sent[0]["headers"] == {"Authorization": "Token vk"}
+    monkeypatch.setattr(client, "send", lambda *args, **kwargs: response(200, {"data": []}))
+    with pytest.raises(UpstreamError) as raised:
+        adapter.poll_list(CHANNEL, ["9001", "9002"])
+    assert (raised.value.kind, raised.value.code) == ("retryable", "upstream_malformed")
+
+
 def _error(http: int, reason: str, options: dict[str, Any] | None = None, **headers: str) -> UpstreamError:
     body = {"code": http, "reason": reason, "message": f"vidu says {reason}", "metadata": {"trace_id": "t"}}
     return classify(response(http, body, headers), options or {})
