@@ -39,7 +39,7 @@ class ViduAdapter:
         """Only tasks listed with all their own read would say are taken (`status.answers_fully`); the others are
         read on their own. Only third parties describe the list, so an answer shaped otherwise than theirs costs
         calls, never a stuck or misclassified task (a task without its state would read as still running)."""
-        results = {}
+        results: dict[str, PollResult] = {}
         for task in client.list_by_ids(channel, upstream_ids):
             if not (isinstance(task, dict) and task.get("id") and status.answers_fully(task)):
                 continue
