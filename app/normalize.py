@@ -26,6 +26,10 @@ FILE_FIELDS = ("image", "input_reference", "last_image", "images")
 # Keys a pass-through container may not smuggle into the vendor body: they decide routing and billing.
 ROUTING_KEYS = ("model", "model_name", "req_key")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Arrays and objects a body may nest: no field needs more than a few, and code that walks a value (the text
+# check here, marshmallow, the JSON column's encoder, the vendor's body) must never meet a depth that ends in
+# a RecursionError, a 500 however deep the client nests.
+MAX_NESTING = 32
 _IMAGE_MAGIC = {
     b"\x89PNG\r\n\x1a\n": "image/png",
     b"\xff\xd8\xff": "image/jpeg",
@@ -59,25 +63,30 @@ def read_body(request: Request) -> Body:
     return body
 
 
-def _check_text(value: Any, path: str) -> None:
-    """Refuse text no database can store: NUL characters and lone UTF-16 surrogates (JSON allows both)."""
+def _check_text(value: Any, path: str, depth: int = 0) -> None:
+    """Refuse text no database can store (NUL characters and lone UTF-16 surrogates, which JSON allows both),
+    and containers nested deeper than MAX_NESTING."""
     if isinstance(value, str):
         if "\x00" in value or _SURROGATE.search(value):
             raise bad_field(path or "body", f"{path or 'the body'} contains a NUL character or a lone surrogate")
-    elif isinstance(value, dict):
+        return
+    if isinstance(value, dict | list) and depth == MAX_NESTING:
+        field = re.split(r"[.\[]", path, maxsplit=1)[0]  # the top-level field: the whole path may be long
+        raise bad_field(field, f"{field} nests arrays or objects more than {MAX_NESTING} levels deep")
+    if isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, path)
-            _check_text(item, f"{path}.{key}" if path else str(key))
+            _check_text(item, f"{path}.{key}" if path else str(key), depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_text(item, f"{path}[{index}]")
+            _check_text(item, f"{path}[{index}]", depth + 1)
 
 
 def _parse_body(request: Request) -> Body:
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         try:
-            data = json.loads(request.get_data(cache=True) or b"null")
+            data = _loads(request.get_data(cache=True) or b"null")
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"The body is not valid JSON: {exc}", code="invalid_json") from exc
         if not isinstance(data, dict):
@@ -117,10 +126,19 @@ def _maybe_json(value: str) -> Any:
     text = value.strip()
     if text[:1] in ("{", "["):
         try:
-            return json.loads(text)
+            return _loads(text)
         except ValueError:
             return value
     return value
+
+
+def _loads(text: str | bytes) -> Any:
+    """json.loads, with nesting too deep for the parser's recursion refused as the ValueError the caller expects
+    of a body it cannot read (_check_text refuses the depths the parser gets through)."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError(f"arrays or objects nested more than {MAX_NESTING} levels deep") from exc
 
 
 def validate(schema: type[Schema], fields: dict[str, Any]) -> dict[str, Any]:

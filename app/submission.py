@@ -22,6 +22,7 @@ from workers.vendors import get_adapter
 from workers.vendors.base import Refusal
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY: int = Task.__table__.c.idempotency_key.type.length  # 255, as Stripe allows
 _BY_KEY = select(*VIEW_COLUMNS, Task.request_hash).where(
     Task.account_id == bindparam("account_id"), Task.idempotency_key == bindparam("key"))
 
@@ -47,6 +48,8 @@ def submit(caller: Caller, request: Request, body: Body, dialect: str,
            default_model: str | None = None, client_reference: str | None = None) -> TaskView:
     """The whole create path of every dialect, from a body already in the unified field names."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise bad_field(IDEMPOTENCY_HEADER, f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} characters")
     fingerprint = body.fingerprint() if key else None
     if key:
         replay = _replay(caller, key, fingerprint)

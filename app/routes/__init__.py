@@ -20,6 +20,12 @@ from app.extensions import db, finished_tasks, rate_limiter
 from app.models import Task
 from app.schemas import ErrorEnvelopeSchema
 from app.serializers import VIEW_COLUMNS, TaskView
+from app.submission import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY
+
+# The create routes' optional header, in the OpenAPI document (app.submission reads it).
+IDEMPOTENCY_KEY = {"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+                   "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                   "description": "The same key and body return the same task; the key with another body is a 409."}
 
 
 def document_errors(blueprint: Blueprint, *statuses: int, schema: type[Schema] = ErrorEnvelopeSchema
@@ -40,7 +46,7 @@ def document_errors(blueprint: Blueprint, *statuses: int, schema: type[Schema] =
     return decorate
 
 
-_PUBLIC_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
 def session() -> Session:
@@ -104,6 +110,12 @@ def task_view(public_id: str, what: str = "video") -> TaskView:
     return row  # type: ignore[no-any-return]  # a Row has TaskView's attributes
 
 
+def looks_like_public_id(text: str) -> bool:
+    """Whether `text` could be a task's public id; nothing else is looked up (PostgreSQL refuses a NUL in a
+    statement's parameters, and a made-up id of any other shape finds nothing anyway)."""
+    return _PUBLIC_ID.fullmatch(text) is not None
+
+
 def _check_id(public_id: str, what: str) -> None:
-    if not _PUBLIC_ID.match(public_id):
+    if not looks_like_public_id(public_id):
         raise not_found(what, f"{what}_not_found")

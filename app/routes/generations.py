@@ -5,7 +5,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from app.normalize import read_body
-from app.routes import caller, document_errors, task_view
+from app.routes import IDEMPOTENCY_KEY, caller, document_errors, task_view
 from app.routes.videos import CREATE_BODY, ERRORS, read_answer, with_poll_hint
 from app.schemas import GenerationSchema, TaskSummarySchema
 from app.serializers import generation_object
@@ -17,7 +17,7 @@ _summary = TaskSummarySchema()  # a unified create answers the first fields of t
 
 
 @blp.route("", methods=["POST"])
-@blp.doc(requestBody=CREATE_BODY)
+@blp.doc(requestBody=CREATE_BODY, parameters=[IDEMPOTENCY_KEY])
 @blp.response(200, TaskSummarySchema)
 @document_errors(blp, *ERRORS)
 def create_generation():  # type: ignore[no-untyped-def]

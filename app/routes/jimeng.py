@@ -12,7 +12,7 @@ from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
 from app.normalize import Body, read_body
 from app.normalize import validate as validate_fields
-from app.routes import caller, document_errors, task_view
+from app.routes import IDEMPOTENCY_KEY, caller, document_errors, task_view
 from app.schemas import JimengQuery, JimengSchema
 from app.serializers import TaskView, content_url
 from app.submission import submit
@@ -98,7 +98,8 @@ def result(task: TaskView | None) -> dict[str, Any]:
 
 @blp.route("/", methods=["POST"])
 @blp.arguments(JimengQuery, location="query", as_kwargs=True)
-@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": SubmitSchema}}})
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": SubmitSchema}}},
+         parameters=[IDEMPOTENCY_KEY])
 @blp.response(200, JimengSchema)
 @document_errors(blp, 400, 401, 403, 413, 415, 429, schema=JimengSchema)
 def action(Action: str, Version: str):  # type: ignore[no-untyped-def]  # noqa: N803 (Volcengine's names)

@@ -10,7 +10,7 @@ from app.access import request_id
 from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
 from app.normalize import Body, read_body
-from app.routes import caller, document_errors, task_view
+from app.routes import IDEMPOTENCY_KEY, caller, document_errors, task_view
 from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
 from app.schemas import KlingErrorSchema, KlingTaskSchema
 from app.serializers import TaskView, content_url, generation_object
@@ -87,7 +87,7 @@ def _action(action: str) -> str:
 
 
 @blp.route("/<string:action>", methods=["POST"])
-@blp.doc(requestBody=CREATE_BODY)
+@blp.doc(requestBody=CREATE_BODY, parameters=[IDEMPOTENCY_KEY])
 @blp.response(200, KlingTaskSchema)
 @document_errors(blp, *ERRORS, schema=KlingErrorSchema)
 def create(action: str):  # type: ignore[no-untyped-def]

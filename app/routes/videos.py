@@ -15,8 +15,17 @@ from app.cache import ExpiringCache
 from app.errors import ApiError, bad_field
 from app.extensions import db, finished_tasks, storage
 from app.models import Task, now
-from app.normalize import read_body, sniff_image
-from app.routes import caller, document_errors, is_callers, owned_task, session, task_view
+from app.normalize import read_body, sniff_image, validate
+from app.routes import (
+    IDEMPOTENCY_KEY,
+    caller,
+    document_errors,
+    is_callers,
+    looks_like_public_id,
+    owned_task,
+    session,
+    task_view,
+)
 from app.schemas import (
     ContentQuery,
     DeletedSchema,
@@ -76,7 +85,7 @@ def read_answer(task: TaskView, serialize: Callable[[TaskView], dict[str, Any]]
 
 
 @blp.route("", methods=["POST"])
-@blp.doc(requestBody=CREATE_BODY)
+@blp.doc(requestBody=CREATE_BODY, parameters=[IDEMPOTENCY_KEY])
 @blp.response(200, VideoSchema)
 @document_errors(blp, *ERRORS)
 def create_video():  # type: ignore[no-untyped-def]
@@ -96,7 +105,8 @@ def list_videos(limit: int, order: str, after: str | None = None):  # type: igno
     with db.autocommit() as connection:  # reads only: no transaction to begin or roll back
         if after:
             cursor = connection.execute(select(Task.id, Task.account_id, Task.deleted_at).where(
-                Task.public_id == after)).first()  # owner checked here: see app.routes.VIEW_BY_PUBLIC_ID
+                Task.public_id == after)).first() if looks_like_public_id(after) else None
+            # The owner is checked here: see app.routes.VIEW_BY_PUBLIC_ID.
             if not is_callers(cursor, account_id):
                 raise bad_field("after", "after must be the id of one of your videos")
             query = query.where(Task.id < cursor.id if order == "desc" else Task.id > cursor.id)
@@ -179,11 +189,14 @@ def video_content(video_id: str, variant: str):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/<string:video_id>/remix", methods=["POST"])
-@blp.arguments(RemixSchema, as_kwargs=True)
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": RemixSchema}}})
 @blp.response(200, VideoSchema)
-@document_errors(blp, 400, 401, 403, 404)
-def remix_video(video_id: str, prompt: str):  # type: ignore[no-untyped-def]
+@document_errors(blp, 400, 401, 403, 404, 415)
+def remix_video(video_id: str):  # type: ignore[no-untyped-def]
     """A new video from a completed one with a new prompt, on upstreams that support remix."""
+    # Read as a create's body is, so the remix prompt meets the same checks (text a database cannot store,
+    # nesting, the envelope of a malformed body).
+    prompt = validate(RemixSchema, read_body(request).fields)["prompt"]
     source = owned_task(video_id)
     if source.state != lifecycle.COMPLETED or not source.upstream_id:
         raise bad_field("video_id", "Only a completed video can be remixed.", "video_not_ready")

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
+from flask import Request
 from marshmallow import Schema, ValidationError
+from werkzeug.test import EnvironBuilder
 
 from app.errors import ApiError
-from app.normalize import ImagePolicy, _narrowed, normalise, sniff_image, validate
+from app.normalize import MAX_NESTING, ImagePolicy, _narrowed, normalise, read_body, sniff_image, validate
 from app.routes.jimeng import GetResultSchema, SubmitSchema
 from app.schemas import VideoCreateSchema
 
@@ -69,6 +72,36 @@ def test_non_whole_nan_and_huge_durations_are_refused() -> None:
     for value in (5.5, "NaN", "inf", 10**9, True, "five"):
         error = error_of({"prompt": "p", "duration": value})
         assert (error.status, error.param) == (400, "duration")
+
+
+def json_request(raw: bytes) -> Request:
+    return Request(EnvironBuilder(method="POST", data=raw, content_type="application/json").get_environ())
+
+
+def nested(levels: int) -> Any:
+    """A string inside `levels` arrays."""
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_nesting_up_to_the_limit_is_read_and_deeper_is_refused_by_field() -> None:
+    # The body's own object is a level: a field may hold MAX_NESTING - 1 more.
+    body = {"prompt": "p", "metadata": {"a": nested(MAX_NESTING - 2)}}
+    assert read_body(json_request(json.dumps(body).encode())).fields == body
+    with pytest.raises(ApiError) as caught:
+        read_body(json_request(json.dumps({"prompt": "p", "metadata": {"a": nested(MAX_NESTING - 1)}}).encode()))
+    assert (caught.value.status, caught.value.param) == (400, "metadata")
+    assert f"more than {MAX_NESTING} levels" in caught.value.message
+
+
+def test_nesting_past_the_parsers_recursion_is_a_400_not_a_crash() -> None:
+    complete = b'{"metadata": ' + b"[" * 5_000 + b'"x"' + b"]" * 5_000 + b"}"
+    for raw in (b"[" * 100_000, b'{"a":' * 100_000, complete):
+        with pytest.raises(ApiError) as caught:
+            read_body(json_request(raw))
+        assert (caught.value.status, caught.value.code) == (400, "invalid_json"), raw[:20]
 
 
 def test_unknown_fields_are_refused_by_name() -> None:

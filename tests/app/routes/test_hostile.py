@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
+from app.extensions import db
+from app.models import Task
+from app.normalize import MAX_NESTING
+from app.submission import MAX_IDEMPOTENCY_KEY
 from tests.conftest import Sim, make_settings, new_token, prepared_app
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -99,17 +105,70 @@ def test_bad_fields_are_refused_in_the_dialects_envelope(api: tuple[FlaskClient,
 def test_malformed_bodies_are_4xx(api: tuple[FlaskClient, dict[str, str]], dialect_name: str) -> None:
     client, headers = api
     dialect = DIALECTS[dialect_name]
+    deep: Any = "x"
+    for _ in range(MAX_NESTING + 8):
+        deep = {"a": deep}
     bodies = [
         ("application/json", b"{not json"),
         ("application/json", b"[1, 2, 3]"),
         ("application/json", b"\xff\xfe\x00garbage"),
         ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data\r\n\r\nbroken"),
         ("text/plain", b"prompt=a fox"),
+        # Nested past the parser's recursion, and within it but past MAX_NESTING, in JSON and in a form field.
+        ("application/json", b"[" * 100_000),
+        ("application/json", json.dumps({**dialect.base, "metadata": deep}).encode()),
+        ("multipart/form-data; boundary=xyz",
+         b'--xyz\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'
+         + json.dumps(deep).encode() + b"\r\n--xyz--\r\n"),
     ]
     for content_type, raw in bodies:
         response = client.post(dialect.create, data=raw, headers={**headers, "Content-Type": content_type})
         assert 400 <= response.status_code < 500, (content_type, raw, response.status_code)
         assert dialect.envelope(response.json), (content_type, response.json)
+
+
+@pytest.mark.parametrize("dialect_name", DIALECTS)
+def test_an_idempotency_key_longer_than_its_column_is_refused(api: tuple[FlaskClient, dict[str, str]],
+                                                             dialect_name: str) -> None:
+    client, headers = api
+    dialect = DIALECTS[dialect_name]
+    longest = {**headers, "Idempotency-Key": "k" * MAX_IDEMPOTENCY_KEY}
+    first, again = (send(client, longest, dialect, dialect.base) for _ in range(2))
+    task_ids = [re.findall(r"video_[0-9a-f]{32}", answer.get_data(as_text=True)) for answer in (first, again)]
+    assert first.status_code == again.status_code == 200 and task_ids[0] and task_ids[0] == task_ids[1]
+    refused = send(client, {**headers, "Idempotency-Key": "k" * (MAX_IDEMPOTENCY_KEY + 1)}, dialect, dialect.base)
+    assert refused.status_code == 400 and dialect.envelope(refused.json), refused.json
+    assert "Idempotency-Key" in refused.get_data(as_text=True)
+
+
+def test_a_remix_body_is_checked_as_a_creates(api: tuple[FlaskClient, dict[str, str]]) -> None:
+    client, headers = api
+    source = send(client, headers, DIALECTS["openai"], {"model": "sora-2", "prompt": "a fox"}).json["id"]
+    with client.application.app_context(), db.session() as session:
+        session.execute(update(Task).where(Task.public_id == source).values(state="completed", upstream_id="up-1"))
+        session.commit()
+    remix = f"/v1/videos/{source}/remix"
+    json_type = {**headers, "Content-Type": "application/json"}
+    for raw, param, said in [
+        (json.dumps({"prompt": "a\u0000b"}), "prompt", "NUL"), (json.dumps({"prompt": "a\ud800b"}), "prompt", "NUL"),
+        (json.dumps({}), "prompt", "required"), (json.dumps({"prompt": "p", "seed": 1}), "seed", "Unrecognized"),
+        ("[" * 100_000, None, "not valid JSON"), ('{"prompt": "p", "x": ' + "[" * 40 + "]" * 40 + "}", "x", "levels"),
+    ]:
+        response = client.post(remix, data=raw, headers=json_type)
+        assert response.status_code == 400 and openai_envelope(response.json), (raw[:40], response.json)
+        assert response.json["error"]["param"] == param and said in response.json["error"]["message"], response.json
+    assert client.post(remix, data="prompt=p", headers={**headers, "Content-Type": "text/plain"}).status_code == 415
+    remixed = client.post(remix, json={"prompt": "the fox, at night"}, headers=headers)
+    assert remixed.status_code == 200 and remixed.json["remixed_from_video_id"] == source
+
+
+def test_a_list_cursor_that_cannot_be_an_id_is_refused(api: tuple[FlaskClient, dict[str, str]]) -> None:
+    client, headers = api
+    mine = send(client, headers, DIALECTS["openai"], {"model": "sora-2", "prompt": "mine"}).json["id"]
+    for after in ("a\x00b", "x" * 65, f"{mine}\n"):
+        response = client.get("/v1/videos", query_string={"after": after}, headers=headers)
+        assert response.status_code == 400 and response.json["error"]["param"] == "after", (after, response.json)
+    assert client.get("/v1/videos", query_string={"after": mine}, headers=headers).status_code == 200
 
 
 def test_odd_but_valid_unicode_is_kept_intact(api: tuple[FlaskClient, dict[str, str]]) -> None:

@@ -158,6 +158,9 @@ def test_openapi_document_lists_every_route(client: FlaskClient) -> None:
                  "/v1/videos/{video_id}/remix", "/v1/video/generations", "/v1/video/generations/{task_id}"):
         assert path in paths
     assert "multipart/form-data" in paths["/v1/videos"]["post"]["requestBody"]["content"]
+    for path in ("/v1/videos", "/v1/video/generations", "/kling/v1/videos/{action}", "/jimeng/"):
+        headers = {p["name"]: p for p in paths[path]["post"]["parameters"] if p["in"] == "header"}
+        assert headers["Idempotency-Key"]["schema"]["maxLength"] == 255, path
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:
