@@ -9,6 +9,7 @@ refused with a 400: that check is left out on purpose.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,20 +23,43 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from app.extensions import init_extensions
-from tests.conftest import make_settings, new_token, prepared_app
+from app.extensions import db, init_extensions
+from app.migrate import upgrade
+from config.settings import Settings
+from tests.conftest import fresh_postgres_database, make_settings, new_token, prepared_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-# No simulator behind it: fuzzed tasks are accepted and stay queued, which is all the API needs.
-SETTINGS = make_settings(Path(tempfile.mkdtemp(prefix="vidgate-fuzz-")), "http://127.0.0.1:9",
-                         VIDGATE_RATE_LIMIT_PER_MINUTE="0")
-APP = prepared_app(SETTINGS)
+
+
+def fuzz_settings(**env: str) -> Settings:
+    # No simulator behind it: fuzzed tasks are accepted and stay queued, which is all the API needs.
+    return make_settings(Path(tempfile.mkdtemp(prefix="vidgate-fuzz-")), "http://127.0.0.1:9",
+                         VIDGATE_RATE_LIMIT_PER_MINUTE="0", **env)
+
+
+SQLITE = fuzz_settings()
+APP = prepared_app(SQLITE)
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def database(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """The settings the fuzzed app runs on: SQLite, and PostgreSQL, which is stricter about what it stores
+    (column lengths, NUL characters)."""
+    if request.param == "sqlite":
+        yield SQLITE
+        return
+    with fresh_postgres_database() as url:
+        settings = fuzz_settings(DATABASE_URL=url)
+        upgrade(settings.database_url)
+        yield settings
+
+
 @pytest.fixture
-def token() -> str:
-    init_extensions(SETTINGS)  # other tests re-point the process-wide extensions between fuzz cases
+def token(database: Settings) -> str:
+    # The app's extensions are process-wide: point them at this database (other tests re-point them too).
+    init_extensions(database)
+    assert db.engine.dialect.name == ("sqlite" if database is SQLITE else "postgresql")
     return new_token("fuzzer")
 
 
