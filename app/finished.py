@@ -132,9 +132,14 @@ class FinishedTasks:
             try:
                 pubsub.subscribe(self.channel)
                 self._hear(pubsub, client, pid)
-            except Exception:  # noqa: BLE001 (any failure of the subscription: deletes may pass unheard)
-                log.warning("not hearing deletes; finished tasks are read from the database until subscribed again",
-                            exc_info=True)
+            except redis.RedisError as error:
+                # Expected while Redis is down, and said every HEARTBEAT_SECONDS: one line, no traceback. (Python
+                # 3.11 before 3.11.8 can also raise a spurious SystemError when two threads format tracebacks at
+                # once, CPython gh-106905: another reason to keep this thread's routine failures short.)
+                log.warning("not hearing deletes (%s); finished tasks are read from the database until subscribed "
+                            "again", error)
+            except Exception:  # noqa: BLE001 (anything else is a bug, but deletes may pass unheard all the same)
+                log.exception("not hearing deletes; finished tasks are read from the database until subscribed again")
             finally:
                 if self._current(client, pid):
                     self._set_listening(False)

@@ -55,9 +55,10 @@ class RedisRateLimiter:
             # to parse: should a connection drop between the two, the next reservation of the window sets the expiry.
             with self.client.pipeline(transaction=False) as pipe:
                 count, _ = pipe.incrby(name, self.share).expire(name, int(self.window) + 1).execute()
-        except redis.RedisError:
-            # A limiter that is down must not take the API down with it: let the request through.
-            log.warning("rate limiter unavailable; request allowed", exc_info=True)
+        except redis.RedisError as error:
+            # A limiter that is down must not take the API down with it: let the request through. One line, no
+            # traceback: while Redis is down this is said on every request.
+            log.warning("rate limiter unavailable (%s); request allowed", error)
             return None
         granted = min(self.share, self.limit - (count - self.share))  # what was left of the budget, up to a share
         if granted <= 0:

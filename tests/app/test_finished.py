@@ -1,6 +1,7 @@
 """Finished tasks kept by each web process: read once, dropped everywhere on a delete, never kept unheard."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -88,7 +89,12 @@ def test_a_lost_subscription_empties_the_cache_until_subscribed_again(
     assert first.get("video_a", 7) is not None
 
 
-def test_without_redis_nothing_is_kept() -> None:
+def listener_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records
+            if record.name == "vidgate.finished" and record.threadName == "vidgate-deletes"]
+
+
+def test_without_redis_nothing_is_kept(caplog: pytest.LogCaptureFixture) -> None:
     unreachable, embedded = FinishedTasks(), FinishedTasks()
     unreachable.init(fail_fast_client("redis://127.0.0.1:1/0"), 100)
     embedded.init(None, 100)
@@ -97,7 +103,11 @@ def test_without_redis_nothing_is_kept() -> None:
         cache.keep("video_a", 7, row(), cache.generation)
         assert cache.get("video_a", 7) is None
         cache.deleted("video_a")  # nobody to tell; must not raise
+    eventually(lambda: bool(listener_warnings(caplog)))
     unreachable.init(None, 0)
+    # Said every few seconds while Redis is down: one line with the reason, no traceback.
+    warning = listener_warnings(caplog)[0]
+    assert "127.0.0.1:1" in warning.getMessage() and warning.exc_info is None
 
 
 @pytest.fixture

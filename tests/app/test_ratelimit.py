@@ -37,9 +37,12 @@ def test_processes_taking_shares_never_exceed_the_budget_together() -> None:
     assert all(limiter.hit("a") is not None for limiter in processes)
 
 
-def test_a_limiter_that_is_down_lets_requests_through() -> None:
+def test_a_limiter_that_is_down_lets_requests_through(caplog: pytest.LogCaptureFixture) -> None:
     broken = RedisRateLimiter(fail_fast_client("redis://127.0.0.1:1/0"), limit=1)
     assert broken.hit("a") is None and broken.hit("a") is None
+    warnings = [record for record in caplog.records if record.name == "vidgate.ratelimit"]
+    assert len(warnings) == 2 and "127.0.0.1:1" in warnings[0].getMessage()  # said on every request...
+    assert all(record.exc_info is None for record in warnings)  # ...so in one line, without a traceback
 
 
 def test_memory_limiter_is_the_same_window() -> None:
