@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
-from app.db import COMPUTED, column_default
+from app.db import COMPUTED, column_default, on_driver
 
 # Far more than a web process has threads (so every row waiting is taken at once) and far below PostgreSQL's
 # 65,535 parameters a statement (a task row has about 25).
@@ -121,8 +121,7 @@ class GroupInsert:
     def _execute(self, rows: list[dict[str, Any]]) -> list[Any]:
         """Write the rows in one statement; the keys of those written."""
         engine = self._engine()
-        dialect = engine.dialect
-        plan = self._plan(dialect, rows[0])
+        plan = self._plan(engine.dialect, rows[0])
         params: list[Any] = []
         for values in rows:
             if values.keys() - plan.names:
@@ -130,25 +129,8 @@ class GroupInsert:
             for name, default, process in plan.columns:
                 value = values.get(name, default)
                 params.append(process(value) if process is not None else value)
-        statement = plan.statement(len(rows))
-        connection = None
-        try:
-            connection = engine.raw_connection()  # the driver's own error if it cannot connect: translated below
-            cursor = connection.cursor()
-            try:
-                cursor.execute(statement, params)
-                return [key for (key,) in cursor.fetchall()]
-            finally:
-                cursor.close()
-        except dialect.loaded_dbapi.Error as error:
-            disconnected = dialect.is_disconnect(error, connection and connection.dbapi_connection, None)
-            if disconnected and connection is not None:
-                connection.invalidate(error)  # a dead connection must not go back to the pool
-            raise DBAPIError.instance(statement, params, error, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=disconnected, dialect=dialect) from error
-        finally:
-            if connection is not None:
-                connection.close()
+        keys, _ = on_driver(engine, plan.statement(len(rows)), params)
+        return [key for (key,) in keys]
 
     def _plan(self, dialect: Any, values: dict[str, Any]) -> _Plan:
         plan_key = (dialect.name, tuple(values))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app import lifecycle
 from app.access import note_task
 from app.auth import Caller, authenticate
+from app.db import DriverSelect
 from app.errors import ApiError, not_found
 from app.extensions import db, finished_tasks, rate_limiter
 from app.models import Task
@@ -74,6 +75,8 @@ def caller() -> Caller:
 # task of the caller's account instead of one entry of the public_id key.
 VIEW_BY_PUBLIC_ID = select(*VIEW_COLUMNS, Task.account_id, Task.deleted_at).where(
     Task.public_id == bindparam("public_id"))
+# Run on the driver: the status read of every queued and running task, which clients poll every few seconds.
+_view_by_public_id = DriverSelect(VIEW_BY_PUBLIC_ID)
 
 
 def is_callers(task: Any, account_id: int) -> bool:
@@ -93,15 +96,14 @@ def owned_task(public_id: str, what: str = "video") -> Task:
 
 def task_view(public_id: str, what: str = "video") -> TaskView:
     """`owned_task` for reading: a finished task as this process keeps it (app.finished), else the columns a
-    response needs in one statement on an autocommit connection (no BEGIN, no ROLLBACK at teardown), without
-    the ORM's identity map and object loading."""
+    response needs in one statement on an autocommit connection (no BEGIN, no ROLLBACK at teardown), run on the
+    driver without the ORM's identity map and object loading or SQLAlchemy's result machinery."""
     _check_id(public_id, what)
     account_id = caller().account_id
     row = finished_tasks.get(public_id, account_id)
     if row is None:
         generation = finished_tasks.generation  # before the read: a delete heard during it voids the row
-        with db.autocommit() as connection:
-            row = connection.execute(VIEW_BY_PUBLIC_ID, {"public_id": public_id}).first()
+        row = _view_by_public_id.first(db.autocommit_engine, {"public_id": public_id})
         if not is_callers(row, account_id):
             raise not_found(what, f"{what}_not_found")
         if row.state in lifecycle.FINAL:

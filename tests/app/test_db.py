@@ -1,4 +1,4 @@
-"""The web's PostgreSQL engine: no pre-ping round trip, and no lasting harm when its connections are killed."""
+"""The web's engines: no pre-ping round trip, no lasting harm when connections are killed, reads on the driver."""
 from __future__ import annotations
 
 import time
@@ -7,9 +7,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from flask import Flask
+from sqlalchemy import update
 
 from app import db as app_db
-from app.db import make_engine
+from app.db import make_engine, on_driver
+from app.extensions import db
+from app.models import Task
+from app.routes import VIEW_BY_PUBLIC_ID, _view_by_public_id
 from config.settings import normalise_database_url
 from tests.conftest import Sim, make_settings, new_token, prepared_app
 
@@ -51,16 +55,53 @@ def test_killed_connections_are_replaced_before_a_request_uses_them(tmp_path: Pa
         assert client.get("/v1/videos", headers=auth).status_code == 200
 
 
+@pytest.mark.parametrize("read", ["list", "status"])  # through SQLAlchemy's Connection; on the driver
 def test_a_connection_found_dead_in_use_is_a_503_and_the_next_request_succeeds(
-    tmp_path: Path, sim: Sim, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    read: str, tmp_path: Path, sim: Sim, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No check on checkout: as if the server went away between the check and the query.
     monkeypatch.setattr(app_db, "_replace_if_closed_by_server", lambda *_args: None)
     app, auth = web_on_postgres(tmp_path, sim, postgres_url)
     client = app.test_client()
-    assert client.get("/v1/videos", headers=auth).status_code == 200
+    queued = client.post("/v1/videos", headers=auth, json={"model": "sora-2", "prompt": "a fox"}).json["id"]
+    path = "/v1/videos" if read == "list" else f"/v1/videos/{queued}"  # a queued task is read from the database
+    assert client.get(path, headers=auth).status_code == 200
     kill_connections(postgres_url)
-    refused = client.get("/v1/videos", headers=auth)
+    refused = client.get(path, headers=auth)
     assert refused.status_code == 503 and refused.json["error"]["code"] == "database_unavailable"
     assert refused.headers["Retry-After"]
-    assert client.get("/v1/videos", headers=auth).status_code == 200
+    assert client.get(path, headers=auth).status_code == 200  # the dead connection was not given back
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def web(request: pytest.FixtureRequest, tmp_path: Path, sim: Sim) -> tuple[Flask, dict[str, str]]:
+    """The web front on either database, and a token's headers."""
+    if request.param == "postgresql":
+        return web_on_postgres(tmp_path, sim, request.getfixturevalue("postgres_url"))
+    return prepared_app(make_settings(tmp_path / "instance", sim.url)), {"Authorization": f"Bearer {new_token()}"}
+
+
+def test_a_read_on_the_driver_gives_what_sqlalchemy_gives(web: tuple[Flask, dict[str, str]]) -> None:
+    app, auth = web
+    created = app.test_client().post("/v1/videos", headers=auth, json={
+        "model": "sora-2", "prompt": "a fox", "seconds": "8", "metadata": {"team": "a", "n": "1"}}).json
+    with db.transaction() as session:  # every kind of column filled: text, JSON, integers, floats
+        session.execute(update(Task).where(Task.public_id == created["id"]).values(
+            state="failed", progress=40, completed_at=1795000000.25, error_code="moderation_blocked",
+            error_message="blocked"))
+    with db.autocommit() as connection:
+        expected = connection.execute(VIEW_BY_PUBLIC_ID, {"public_id": created["id"]}).one()._asdict()
+    read = _view_by_public_id.first(db.autocommit_engine, {"public_id": created["id"]})
+    assert read._asdict() == expected
+    assert {name: type(value) for name, value in read._asdict().items()} == \
+        {name: type(value) for name, value in expected.items()}
+    assert read.request["prompt"] == "a fox" and read.client_metadata == {"team": "a", "n": "1"}
+    assert read.completed_at == 1795000000.25 and read.account_id == expected["account_id"]
+    assert _view_by_public_id.first(db.autocommit_engine, {"public_id": "video_none"}) is None
+
+
+def test_an_error_on_the_driver_is_sqlalchemys(web: tuple[Flask, dict[str, str]]) -> None:
+    with pytest.raises(sqlalchemy.exc.DBAPIError) as raised:  # what the error handlers know how to answer
+        on_driver(db.autocommit_engine, "SELECT * FROM no_such_table", ())
+    assert "no_such_table" in str(raised.value) and not raised.value.connection_invalidated
+

@@ -11,8 +11,7 @@ from types import SimpleNamespace
 import pytest
 import redis
 from flask import Flask
-from sqlalchemy import event, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import update
 
 from app.extensions import db, finished_tasks
 from app.finished import FinishedTasks
@@ -117,17 +116,9 @@ def cached_app(tmp_path: Path, sim: Sim, redis_url: str) -> Iterator[Flask]:
     finished_tasks.init(None, 0)
 
 
-@pytest.fixture
-def task_reads() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.lstrip().startswith("SELECT") and "FROM tasks" in statement:
-            seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(Engine, "before_cursor_execute", record)
+def reads_of_tasks(statements: list[tuple[str, bool]]) -> int:
+    return sum(1 for statement, _ in statements
+               if statement.lstrip().startswith("SELECT") and "FROM tasks" in statement)
 
 
 def created(app: Flask, auth: dict[str, str], state: str) -> str:
@@ -141,17 +132,17 @@ def created(app: Flask, auth: dict[str, str], state: str) -> str:
 
 
 def test_a_finished_task_is_read_once_and_an_active_one_every_time(cached_app: Flask,
-                                                                   task_reads: list[str]) -> None:
+                                                                   statements: list[tuple[str, bool]]) -> None:
     client, auth = cached_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
     listening(finished_tasks)
     done, running = created(cached_app, auth, "completed"), created(cached_app, auth, "running")
-    task_reads.clear()
+    statements.clear()
     answers = [client.get(f"/v1/videos/{done}", headers=auth).json for _ in range(3)]
-    assert len(task_reads) == 1
+    assert reads_of_tasks(statements) == 1
     assert answers[0] == answers[2] and answers[0]["status"] == "completed" and answers[0]["url"]
     for _ in range(2):
         assert client.get(f"/v1/videos/{running}", headers=auth).json["status"] == "in_progress"
-    assert len(task_reads) == 3
+    assert reads_of_tasks(statements) == 3
     stranger = {"Authorization": f"Bearer {new_token('someone-else')}"}
     assert client.get(f"/v1/videos/{done}", headers=stranger).status_code == 404
 

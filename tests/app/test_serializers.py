@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Task
@@ -18,20 +16,6 @@ from app.routes.jimeng import result
 from app.routes.kling import kling_task
 from app.schemas import GenerationSchema, KlingTaskSchema, VideoSchema
 from app.serializers import generation_object, inserted_view, video_object
-
-
-@pytest.fixture
-def statements(app: Flask) -> Iterator[list[tuple[str, bool]]]:
-    """Each statement the app sends, and whether its connection was in autocommit mode (the app is on SQLite,
-    whose driver says so with isolation_level None)."""
-    seen: list[tuple[str, bool]] = []
-
-    def record(conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        seen.append((statement, conn.connection.dbapi_connection.isolation_level is None))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(Engine, "before_cursor_execute", record)
 
 
 def create(client: FlaskClient, auth: dict[str, str]) -> str:
