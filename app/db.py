@@ -168,7 +168,8 @@ class DriverSelect:
         self._plans: dict[str, _SelectPlan] = {}
 
     def first(self, engine: Engine, params: Mapping[str, Any]) -> Any | None:
-        """The first row for `params` (the query's bound parameters by name), or None."""
+        """The first row for `params`, or None; `params` gives every bound parameter of the query by name (its
+        `bindparam`s: a value written into the query itself is not supported)."""
         plan = self._plans.get(engine.dialect.name)
         if plan is None:
             plan = self._plans[engine.dialect.name] = _SelectPlan(self.query, engine.dialect)
