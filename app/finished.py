@@ -133,9 +133,10 @@ class FinishedTasks:
                 pubsub.subscribe(self.channel)
                 self._hear(pubsub, client, pid)
             except redis.RedisError as error:
-                # Expected while Redis is down, and said every HEARTBEAT_SECONDS: one line, no traceback. (Python
-                # 3.11 before 3.11.8 can also raise a spurious SystemError when two threads format tracebacks at
-                # once, CPython gh-106905: another reason to keep this thread's routine failures short.)
+                # Expected while Redis is down, and said every HEARTBEAT_SECONDS: one line, no traceback. (On
+                # Python 3.11 before 3.11.8, a thread formatting a traceback while another builds an AST, as
+                # werkzeug does for URL rules, can raise a spurious SystemError, CPython gh-106905: another
+                # reason to keep this thread's routine failures short.)
                 log.warning("not hearing deletes (%s); finished tasks are read from the database until subscribed "
                             "again", error)
             except Exception:  # noqa: BLE001 (anything else is a bug, but deletes may pass unheard all the same)
