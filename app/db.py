@@ -199,9 +199,10 @@ class _SelectPlan:
     def row(self, values: Sequence[Any], description: Sequence[Any]) -> Any:
         decoders = self._decoders
         if decoders is None:  # some decoders depend on the driver's type code of the column (PostgreSQL's numerics)
-            decoders = self._decoders = [kind.result_processor(self._dialect, column[1])
-                                         for kind, column in zip(self._types, description, strict=True)]
-        if any(decoders):
+            decoders = [kind.result_processor(self._dialect, column[1])
+                        for kind, column in zip(self._types, description, strict=True)]
+            decoders = self._decoders = decoders if any(decoders) else []  # []: every column as the driver gives it
+        if decoders:
             values = [decode(value) if decode is not None else value
                       for decode, value in zip(decoders, values, strict=True)]
         return self._row_type._make(values)
