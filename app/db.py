@@ -168,13 +168,21 @@ class DriverSelect:
         self._plans: dict[str, _SelectPlan] = {}
 
     def first(self, engine: Engine, params: Mapping[str, Any]) -> Any | None:
-        """The first row for `params`, or None; `params` gives every bound parameter of the query by name (its
-        `bindparam`s: a value written into the query itself is not supported)."""
+        """The first row for `params`, or None; `params` gives each of the query's `bindparam`s by name."""
+        plan, rows, description = self._run(engine, params)
+        return plan.row(rows[0], description) if rows else None
+
+    def all(self, engine: Engine, params: Mapping[str, Any]) -> list[Any]:
+        """Every row for `params` (as `first` takes them), in the query's order."""
+        plan, rows, description = self._run(engine, params)
+        return [plan.row(values, description) for values in rows]
+
+    def _run(self, engine: Engine, params: Mapping[str, Any]) -> tuple[_SelectPlan, list[Any], Sequence[Any] | None]:
         plan = self._plans.get(engine.dialect.name)
         if plan is None:
             plan = self._plans[engine.dialect.name] = _SelectPlan(self.query, engine.dialect)
         rows, description = on_driver(engine, plan.statement, plan.parameters(params))
-        return plan.row(rows[0], description) if rows else None
+        return plan, rows, description
 
 
 class _SelectPlan:
@@ -184,16 +192,20 @@ class _SelectPlan:
         compiled = query.compile(dialect=dialect)
         self.statement = compiled.string
         self._positions: Sequence[str] | None = compiled.positiontup  # None where the driver takes names
-        self._binds = {bind.key: bind.type.dialect_impl(dialect).bind_processor(dialect)
-                       for bind in compiled.binds.values()}
+        # By the name each parameter has in the statement. A value the query itself holds (SQLite's `OFFSET 0`
+        # beside a LIMIT) is passed as it is; the query's `bindparam`s take theirs from the caller.
+        self._binds = {name: (bind.type.dialect_impl(dialect).bind_processor(dialect), bind.required, bind.value)
+                       for bind, name in compiled.bind_names.items()}
         self._row_type = namedtuple("Row", list(query.selected_columns.keys()))  # type: ignore[misc]
         self._types = [column.type.dialect_impl(dialect) for column in query.selected_columns]
         self._dialect = dialect
         self._decoders: list[Callable[[Any], Any] | None] | None = None  # known from the first result
 
     def parameters(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
-        values = {name: process(params[name]) if process is not None else params[name]
-                  for name, process in self._binds.items()}
+        values = {}
+        for name, (process, given, fixed) in self._binds.items():
+            value = params[name] if given else fixed
+            values[name] = process(value) if process is not None else value
         return values if self._positions is None else [values[name] for name in self._positions]
 
     def row(self, values: Sequence[Any], description: Sequence[Any]) -> Any:

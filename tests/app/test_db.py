@@ -14,6 +14,7 @@ from app.db import make_engine, on_driver
 from app.extensions import db
 from app.models import Task
 from app.routes import VIEW_BY_PUBLIC_ID, _view_by_public_id
+from app.routes.videos import _pages
 from config.settings import normalise_database_url
 from tests.conftest import Sim, make_settings, new_token, prepared_app
 
@@ -55,7 +56,7 @@ def test_killed_connections_are_replaced_before_a_request_uses_them(tmp_path: Pa
         assert client.get("/v1/videos", headers=auth).status_code == 200
 
 
-@pytest.mark.parametrize("read", ["list", "status"])  # through SQLAlchemy's Connection; on the driver
+@pytest.mark.parametrize("read", ["list", "status"])  # both on the driver (app.db.on_driver), by two paths
 def test_a_connection_found_dead_in_use_is_a_503_and_the_next_request_succeeds(
     read: str, tmp_path: Path, sim: Sim, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,8 +101,27 @@ def test_a_read_on_the_driver_gives_what_sqlalchemy_gives(web: tuple[Flask, dict
     assert _view_by_public_id.first(db.autocommit_engine, {"public_id": "video_none"}) is None
 
 
+def test_every_row_on_the_driver_in_order_as_sqlalchemy_gives_them(web: tuple[Flask, dict[str, str]]) -> None:
+    app, auth = web
+    client = app.test_client()
+    ids = [client.post("/v1/videos", headers=auth, json={"model": "sora-2", "prompt": f"fox {n}"}).json["id"]
+           for n in range(4)]
+    with db.autocommit() as connection:
+        account_id, third = connection.execute(sqlalchemy.select(Task.account_id, Task.id).where(
+            Task.public_id == ids[2])).one()
+    pages = {("desc", False): ids[:0:-1], ("asc", False): ids[:3], ("desc", True): [ids[1], ids[0]],
+             ("asc", True): [ids[3]]}
+    for (order, after_cursor), page in _pages.items():
+        params = {"account_id": account_id, "rows": 3, **({"cursor_id": third} if after_cursor else {})}
+        with db.autocommit() as connection:
+            expected = [row._asdict() for row in connection.execute(page.query, params)]
+        read = [row._asdict() for row in page.all(db.autocommit_engine, params)]
+        assert read == expected, (order, after_cursor)
+        assert [row["public_id"] for row in read] == pages[order, after_cursor]
+    assert _pages["desc", False].all(db.autocommit_engine, {"account_id": -1, "rows": 3}) == []
+
+
 def test_an_error_on_the_driver_is_sqlalchemys(web: tuple[Flask, dict[str, str]]) -> None:
     with pytest.raises(sqlalchemy.exc.DBAPIError) as raised:  # what the error handlers know how to answer
         on_driver(db.autocommit_engine, "SELECT * FROM no_such_table", ())
     assert "no_such_table" in str(raised.value) and not raised.value.connection_invalidated
-

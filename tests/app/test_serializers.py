@@ -14,7 +14,8 @@ from app.models import Task
 from app.routes import jimeng, task_view
 from app.routes.jimeng import result
 from app.routes.kling import kling_task
-from app.schemas import GenerationSchema, KlingTaskSchema, VideoSchema
+from app.routes.videos import video_list
+from app.schemas import GenerationSchema, JimengSchema, KlingTaskSchema, VideoListSchema, VideoSchema
 from app.serializers import generation_object, inserted_view, video_object
 
 
@@ -59,7 +60,10 @@ def test_objects_are_already_in_their_schemas_shape(app: Flask, auth: dict[str, 
     with app.test_request_context(headers=auth):
         row = task_view(public_id)
         for schema, body in ((VideoSchema(), video_object(row)), (GenerationSchema(), generation_object(row)),
-                             (KlingTaskSchema(), kling_task(row))):
+                             (KlingTaskSchema(), kling_task(row)), (JimengSchema(), result(row)),
+                             (JimengSchema(), result(None)),
+                             (VideoListSchema(), video_list([row], has_more=True)),
+                             (VideoListSchema(), video_list([], has_more=False))):
             assert json.dumps(schema.dump(body)) == json.dumps(body), type(schema).__name__
 
 
