@@ -56,8 +56,11 @@ def make_due(task_id: int) -> None:
         session.execute(update(Task).where(Task.id == task_id).values(next_action_at=time.time(), lease_until=None))
 
 
-def run_until(task_id: int, states: tuple[str, ...], timeout: float = 10.0) -> Task:
-    """Drive the task the way the dispatcher would, without Celery: call whichever step is due."""
+def run_until(task_id: int, states: tuple[str, ...], timeout: float = 30.0) -> Task:
+    """Drive the task the way the dispatcher would, without Celery: call whichever step is due.
+
+    The deadline only bounds a failing test (a second or two is usual); it is wide because a CI run on a loaded host
+    once left a download short of a 10 s deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         task = load(task_id)
@@ -68,7 +71,9 @@ def run_until(task_id: int, states: tuple[str, ...], timeout: float = 10.0) -> T
          "running": lambda i: steps.poll([i]),
          "downloading": steps.download, "cancelled": steps.cleanup}[task.state](task_id)
         time.sleep(0.1)
-    raise AssertionError(f"task stuck in {load(task_id).state}")
+    task = load(task_id)
+    raise AssertionError(f"task stuck in {task.state} (download attempts {task.download_attempts}, "
+                         f"polls {task.polls}, error {task.error_code}: {task.error_message})")
 
 
 def test_a_task_goes_from_submission_to_a_stored_file(client: FlaskClient, auth: dict[str, str], sim: Sim) -> None:
@@ -432,7 +437,7 @@ def test_a_submission_that_raises_does_not_sink_its_batch(
     assert task.next_action_at > time.time()
     assert [load(i).state for i in ids[1:]] == ["running", "running"]
     monkeypatch.setattr(adapter, "submit", real_submit)
-    assert run_until(ids[0], ("completed", "failed"), timeout=30).state == "completed"
+    assert run_until(ids[0], ("completed", "failed")).state == "completed"
     stats = sim.state.stats.snapshot(sim.state.jobs, sim.state.clock())["openai"]
     assert stats["submissions"] == 3 and stats["duplicate_creates"] == 1
 
