@@ -33,7 +33,7 @@ def kill_connections(database_url: str) -> int:
                                       isolation_level="AUTOCOMMIT")  # each count a fresh view of the sessions
     with killer.connect() as connection:
         killed = len(connection.execute(sqlalchemy.text(f"SELECT pg_terminate_backend(pid) {others}")).all())
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while connection.execute(sqlalchemy.text(f"SELECT count(*) {others}")).scalar() and \
                 time.monotonic() < deadline:
             time.sleep(0.05)

@@ -78,7 +78,7 @@ def test_a_poll_message_of_the_old_format_is_dropped_and_nothing_stalls(stack: S
         task_id = session.scalar(select(Task.id).where(Task.public_id == created.id))
     celery.send_task("vidgate.poll", args=[task_id], queue="openai")
     assert wait_for(client, created.id).status == "completed"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while "unregistered task of type 'vidgate.poll'" not in (stack.logs / "worker.log").read_text():
         assert time.monotonic() < deadline, "the worker never reported the old message"
         time.sleep(0.2)

@@ -45,7 +45,7 @@ def _create(client: genai.Client, body: dict[str, object]) -> types.GenerateVide
 
 
 def _wait(client: genai.Client, operation: types.GenerateVideosOperation) -> types.GenerateVideosOperation:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while not operation.done:
         assert time.monotonic() < deadline, "operation never finished"
         time.sleep(0.05)

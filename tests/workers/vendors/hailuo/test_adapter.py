@@ -216,7 +216,7 @@ def live(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Simulator]]:
 
 
 def _poll_until_done(account: ChannelConfig, task_id: str) -> str:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         result = adapter.poll(account, task_id)
         if result.state == "succeeded":
