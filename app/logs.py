@@ -122,7 +122,8 @@ class _Writer:
     def _run(self, stream: TextIO) -> None:
         while True:
             batch = [self._queue.get()]
-            time.sleep(self.BATCH_SECONDS)
+            if batch[0] is not None:  # a stop with nothing queued ends at once, not a batch later
+                time.sleep(self.BATCH_SECONDS)
             while not self._queue.empty():
                 batch.append(self._queue.get())
             # Masked once for the batch: a line starts with "{", so no secret or token runs from one into the next.
