@@ -1,8 +1,12 @@
 """Shared fixtures: a simulator on loopback, settings in a temp dir, the app, tokens, and real services."""
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,8 +74,22 @@ def settings(tmp_path: Path, sim: Sim) -> Settings:
 
 def prepared_app(settings: Settings) -> Flask:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    database = settings.data_dir / "vidgate.sqlite"
+    if settings.database_url == f"sqlite:///{database}" and not database.exists():
+        shutil.copyfile(_migrated_sqlite(), database)  # a copy of the migrated file: most tests start from one
+    else:
+        upgrade(settings.database_url)
     return create_app(settings)
+
+
+@functools.cache
+def _migrated_sqlite() -> Path:
+    """An empty SQLite database at the head revision, migrated once per test run."""
+    folder = tempfile.mkdtemp(prefix="vidgate-template-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / "vidgate.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return path
 
 
 @pytest.fixture
