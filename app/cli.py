@@ -24,6 +24,22 @@ def _prepare(settings: Settings) -> None:
     init_extensions(settings)
 
 
+def declare_queues() -> None:
+    """Create the broker's queues (and the embedded broker's tables) once, before a dozen processes start at once.
+
+    kombu's SQLAlchemy transport inserts a queue's row the first time a process uses the queue, guarded by a lock
+    between threads only: processes that declare a new queue together fail on its unique name or on SQLite's
+    lock. On a fresh data directory every vendor worker declares the maintenance queue at once; a worker that
+    failed so exited, and `vidgate up` stopped everything with it. With the rows there, a declare only reads.
+    """
+    from app.extensions import celery
+
+    with celery.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=3)
+        for queue in celery.conf.task_queues:
+            queue(connection.default_channel).declare()
+
+
 @click.group()
 def main() -> None:
     """Vidgate: one API for AI video generation across vendors."""
@@ -37,7 +53,7 @@ def up(port: int, simulator_port: int) -> None:
     from honcho.manager import Manager
 
     from app.auth import issue_token
-    from app.extensions import celery, db
+    from app.extensions import db
     from app.processes import process_table
 
     env = dict(os.environ)
@@ -48,10 +64,7 @@ def up(port: int, simulator_port: int) -> None:
     env["PYTHONUNBUFFERED"] = "1"
     settings = load_settings(env)
     _prepare(settings)
-    with celery.connection_for_write() as connection:
-        # Create the embedded broker's tables once, before a dozen processes race to create them.
-        connection.ensure_connection(max_retries=3)
-        connection.default_channel  # noqa: B018 (opening the channel is the side effect we want)
+    declare_queues()
     with db.transaction() as session:
         token, _ = issue_token(session, "demo", name="vidgate up")
     manager = Manager()
