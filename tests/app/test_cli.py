@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,7 @@ from workers.celery_config import MAINTENANCE_QUEUE
 from workers.vendors import VENDORS
 
 # What a worker does to its queues as it starts: declare each, which on kombu's SQLAlchemy transport inserts the
-# queue's row if it finds none (with a lock between threads, none between processes).
-# Each waits at a gate (a line on stdin) once imported and connected, so that all of them declare at the same moment.
+# queue's row if it finds none. Each waits at a gate (a line on stdin) once connected, so that all declare at once.
 DECLARE = """
 import sys
 from kombu import Connection, Queue
@@ -63,7 +63,7 @@ def test_token_lifecycle(runner: CliRunner, tmp_path: Path) -> None:
     assert runner.invoke(main, ["token", "revoke", str(row.id)]).exit_code != 0
 
 
-def test_up_declares_every_queue_before_its_workers_start_together(tmp_path: Path) -> None:
+def test_queues_declared_first_let_workers_start_together(tmp_path: Path) -> None:
     settings = load_settings({"VIDGATE_DATA_DIR": str(tmp_path)})
     assert settings.is_embedded
     _prepare(settings)
@@ -80,6 +80,6 @@ def test_up_declares_every_queue_before_its_workers_start_together(tmp_path: Pat
         worker.stdin.flush()
     errors = [worker.communicate(timeout=60)[1] for worker in workers]
     assert [error for worker, error in zip(workers, errors, strict=True) if worker.returncode != 0] == []
-    with sqlite3.connect(tmp_path / "broker.sqlite") as broker:
+    with closing(sqlite3.connect(tmp_path / "broker.sqlite")) as broker:
         names = [name for (name,) in broker.execute("SELECT name FROM kombu_queue")]
     assert sorted(names) == sorted(queues)
