@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import random
 import time
+from collections import Counter
 
 import sqlalchemy
 
@@ -20,9 +22,10 @@ SMALL, LARGE = 1_000, 1_000_000
 ACCOUNTS = 1_000
 READ_IDS = 1_000
 
-# Rows spread over ACCOUNTS accounts with a heavy skew (account k gets a share ~ k^-2/3: a few big customers,
-# a long tail), a month of history, and the states a live gateway holds: mostly finished, some failed or
-# expired, a few percent in flight. The harness account is the biggest (about 10% of the rows).
+# Rows spread over the accounts with a heavy skew (account k gets a share ~ k^-2/3: a few big customers, a long
+# tail), a month of history, and the states a live gateway holds: mostly finished, some failed or expired, a few
+# percent in flight. On the large table the harness account is the biggest of ACCOUNTS (about 10% of the rows);
+# the small table is all the harness account's, so both fronts read as many ids (see read_ids).
 SEED_SQL = """
 INSERT INTO tasks (public_id, account_id, token_id, dialect, model, vendor, channel_id, upstream_model, state,
                    upstream_status, progress, version, request, submit_key, upstream_id, submit_attempts, polls,
@@ -60,15 +63,15 @@ CROSS JOIN LATERAL (
 """
 
 
-def seed(engine: sqlalchemy.Engine, count: int, request: dict[str, object]) -> float:
-    """Fill accounts up to ACCOUNTS and add `count` task rows (one INSERT ... SELECT); returns seconds taken."""
+def seed(engine: sqlalchemy.Engine, count: int, request: dict[str, object], accounts: int) -> float:
+    """Fill accounts up to `accounts` and add `count` task rows (one INSERT ... SELECT); returns seconds taken."""
     started = time.monotonic()
     with engine.begin() as db:
         harness_account, harness_token = db.execute(sqlalchemy.text(
             "SELECT account_id, id FROM tokens ORDER BY id LIMIT 1")).one()
         db.execute(sqlalchemy.text(
             "INSERT INTO accounts (name, created_at) SELECT 'bench-' || g, extract(epoch FROM now()) "
-            "FROM generate_series(1, :n) g"), {"n": ACCOUNTS - 1})
+            "FROM generate_series(1, :n) g"), {"n": accounts - 1})
         first, last, number = db.execute(sqlalchemy.text("SELECT min(id), max(id), count(*) FROM accounts")).one()
         if last - first + 1 != number or first != harness_account:
             raise RuntimeError("account ids are not contiguous from the harness account; cannot spread rows")
@@ -97,12 +100,25 @@ def second_database(stack: Stack, name: str) -> tuple[str, str, sqlalchemy.Engin
     return url, token, engine
 
 
-def read_ids(engine: sqlalchemy.Engine) -> list[str]:
-    """Up to READ_IDS ids of the harness account's live tasks, in random order."""
+HARNESS_TASKS = ("SELECT public_id, state FROM tasks WHERE deleted_at IS NULL "
+                 "AND account_id = (SELECT account_id FROM tokens ORDER BY id LIMIT 1)")
+
+
+def read_ids(engine: sqlalchemy.Engine, like: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """READ_IDS (public id, state) pairs of the harness account's live tasks in random order, or as many of each
+    state as `like` holds: both fronts then read as many rows from the database (the tasks in flight) and from
+    memory (finished ones) as each other, and the tables' sizes are the only difference between them."""
     with engine.connect() as db:
-        return list(db.execute(sqlalchemy.text(
-            "SELECT public_id FROM tasks WHERE account_id = (SELECT account_id FROM tokens ORDER BY id LIMIT 1) "
-            "AND deleted_at IS NULL ORDER BY random() LIMIT :n"), {"n": READ_IDS}).scalars())
+        if like is None:
+            return [tuple(row) for row in db.execute(sqlalchemy.text(
+                f"{HARNESS_TASKS} ORDER BY random() LIMIT :n"), {"n": READ_IDS})]
+        picked = [tuple(row) for state, wanted in Counter(state for _, state in like).items()
+                  for row in db.execute(sqlalchemy.text(f"{HARNESS_TASKS} AND state = :state ORDER BY random() "
+                                                        "LIMIT :n"), {"state": state, "n": wanted})]
+    if Counter(state for _, state in picked) != Counter(state for _, state in like):
+        raise RuntimeError("the large table has too few of the harness account's tasks in some state")
+    random.shuffle(picked)
+    return picked
 
 
 def explain(engine: sqlalchemy.Engine, public_id: str) -> str:
@@ -124,13 +140,16 @@ def run(options: Options) -> Section:
         template = stack.api("POST", "/v1/videos", json={"model": "sora-2", "prompt": "template", "seconds": "4",
                                                          "size": "1280x720"}).json()["id"]
         request = stack.query("SELECT request FROM tasks WHERE public_id = :p", p=template)[0][0]
-        small_seconds = seed(stack.engine, SMALL - 1, request)
+        small_seconds = seed(stack.engine, SMALL - 1, request, accounts=1)
         big_url, big_token, big_engine = second_database(stack, "vidgate_large")
-        large_seconds = seed(big_engine, large, request)
+        large_seconds = seed(big_engine, large, request, accounts=ACCOUNTS)
         big_base = stack.start_gunicorn("web_large", "app.wsgi:app", env={"DATABASE_URL": big_url})
         ceiling = floor = stack.start_gunicorn("ceiling", "bench.trivial_app:app")
-        small_ids = write_lines(workdir / "small.ids", read_ids(stack.engine))
-        large_ids = write_lines(workdir / "large.ids", read_ids(big_engine))
+        small_read = read_ids(stack.engine)
+        large_read = read_ids(big_engine, like=small_read)
+        small_ids = write_lines(workdir / "small.ids", [public_id for public_id, _ in small_read])
+        large_ids = write_lines(workdir / "large.ids", [public_id for public_id, _ in large_read])
+        in_flight = sum(state not in ("completed", "failed") for _, state in small_read)
         counts = [stack.query("SELECT count(*) FROM tasks")[0][0]]
         with big_engine.connect() as db:
             counts.append(db.execute(sqlalchemy.text("SELECT count(*) FROM tasks")).scalar())
@@ -172,11 +191,14 @@ def run(options: Options) -> Section:
             profile = f"Web front during `GET /v1/videos/{{id}}` at c=64:\n\n{profiler.summary()}"
         big_engine.dispose()
     body = "\n\n".join([
-        f"`GET /v1/videos/{{id}}` with the harness account's token over {READ_IDS:,} of its ids in rotation. Two "
-        f"databases in the same PostgreSQL cluster, each behind its own gunicorn with the Procfile flags: one with "
-        f"{counts[0]:,} task rows, one with {counts[1]:,} (seeded with one `INSERT ... SELECT generate_series` over "
-        f"{ACCOUNTS:,} accounts with a skewed spread, a month of history, 86% completed, 7% failed, 4% running, 3% "
-        f"pending; {small_seconds:.0f} s and {large_seconds:.0f} s to seed). Ceiling: the trivial app's `GET /ping` "
+        "`GET /v1/videos/{id}` with the harness account's token over its ids in rotation. Two databases in the "
+        "same PostgreSQL cluster, each behind its own gunicorn with the Procfile flags: one with "
+        f"{counts[0]:,} task rows, all the harness account's, one with {counts[1]:,} over {ACCOUNTS:,} accounts with a "
+        "skewed spread (the harness account's about 10%), both seeded with one `INSERT ... SELECT generate_series`: "
+        "a month of history, 86% completed, 7% failed, 4% running, 3% pending "
+        f"({small_seconds:.0f} s and {large_seconds:.0f} s to seed). Each front reads {len(small_read):,} ids, "
+        f"{in_flight} of them in flight (read from the database each time; finished videos are answered from "
+        "memory), the same number in each state on both. Ceiling: the trivial app's `GET /ping` "
         f"under the same flags; floor: the same app's `GET /floor/{{id}}` (raw psycopg2 and redis-py: the row by "
         "its id on an autocommit connection and one Redis INCR per request, a rate-limited read done the plain way, "
         "with no framework logic; Vidgate's limiter pays its Redis round trip once per share of a token's budget). "
