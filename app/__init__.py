@@ -7,10 +7,12 @@ from flask import Flask, Response, g
 from sqlalchemy.exc import OperationalError
 
 from app.access import AccessLog
+from app.answers import FinishedReads
 from app.errors import ApiError, register_errorhandlers, render
 from app.extensions import api, channels, init_extensions
 from app.form_parser import Request
 from app.logs import configure_logging
+from app.serializers import generation_object, video_object
 from config.settings import Settings
 
 log = logging.getLogger("vidgate.web")
@@ -26,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_errorhandlers(app)
     register_database_errors(app)
     register_teardown(app)
+    register_finished_reads(app)
     register_access_log(app)
     return app
 
@@ -75,6 +78,14 @@ def register_teardown(app: Flask) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+
+
+def register_finished_reads(app: Flask) -> None:
+    """Status reads of finished tasks this process has answered before are answered again without Flask."""
+    from app.routes import generations, videos
+
+    app.wsgi_app = FinishedReads(app.wsgi_app, {  # type: ignore[method-assign]
+        videos.blp.url_prefix: video_object, generations.blp.url_prefix: generation_object})
 
 
 def register_access_log(app: Flask) -> None:

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from flask import request
+from werkzeug.wsgi import get_host
 
 from app.db import COMPUTED, column_default
 from app.extensions import settings
@@ -61,10 +62,17 @@ def _seconds(value: float | None) -> int | None:
     return int(value) if value is not None else None
 
 
-def base_url() -> str:
+def base_url(environ: dict[str, Any] | None = None) -> str:
+    """Where clients reach us: the configured public URL, else the scheme and host of the request (of `environ` for
+    one answered before Flask made a request of it: app.answers; werkzeug's `get_host` is what Flask's host is)."""
+    public = settings().public_base_url
+    if public:
+        return public
     # Not request.host_url: it also decodes the host into an IRI, a cost on every status read, and a URL handed to
     # clients wants the host as it came (ASCII) anyway.
-    return settings().public_base_url or f"{request.scheme}://{request.host}"
+    if environ is None:
+        return f"{request.scheme}://{request.host}"
+    return f"{environ['wsgi.url_scheme']}://{get_host(environ)}"
 
 
 def content_url(task: TaskView) -> str:

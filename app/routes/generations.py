@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
+from app.answers import read_answer, with_poll_hint
 from app.normalize import read_body
 from app.routes import IDEMPOTENCY_KEY, caller, document_errors, task_view
-from app.routes.videos import CREATE_BODY, ERRORS, read_answer, with_poll_hint
+from app.routes.videos import CREATE_BODY, ERRORS
 from app.schemas import GenerationSchema, TaskSummarySchema
 from app.serializers import generation_object
 from app.submission import submit

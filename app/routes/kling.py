@@ -7,11 +7,12 @@ from flask import request
 from flask_smorest import Blueprint
 
 from app.access import request_id
+from app.answers import with_poll_hint
 from app.errors import ApiError, bad_field, register_renderer
 from app.lifecycle import public_status
 from app.normalize import Body, read_body
 from app.routes import IDEMPOTENCY_KEY, caller, document_errors, task_view
-from app.routes.videos import CREATE_BODY, ERRORS, with_poll_hint
+from app.routes.videos import CREATE_BODY, ERRORS
 from app.schemas import KlingErrorSchema, KlingTaskSchema
 from app.serializers import TaskView, content_url, generation_object
 from app.submission import submit

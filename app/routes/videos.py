@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy import Select, bindparam, select
 from werkzeug.wsgi import wrap_file
 
 from app import lifecycle
-from app.cache import ExpiringCache
+from app.answers import read_answer, with_poll_hint
 from app.db import DriverSelect
 from app.errors import ApiError, bad_field
 from app.extensions import db, finished_tasks, storage
@@ -36,7 +35,7 @@ from app.schemas import (
     VideoListSchema,
     VideoSchema,
 )
-from app.serializers import VIEW_COLUMNS, TaskView, base_url, poll_after_ms, video_object
+from app.serializers import VIEW_COLUMNS, video_object
 from app.storage import thumbnail_key
 from app.submission import create_task, new_public_id, submit
 from app.video_request import VideoRequest
@@ -51,38 +50,7 @@ CREATE_BODY = {
     },
 }
 STREAM_BUFFER = 256 * 1024
-ANSWERS_KEPT, ANSWER_SECONDS = 10_000, 300.0  # about 0.6 KB an answer
 ERRORS = (400, 401, 403, 404, 409, 413, 415, 429)
-
-
-def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[Response, int, dict[str, str]]:
-    """The answer, already in its schema's shape (see app.serializers): a ready Response, which flask-smorest
-    passes through instead of dumping the body through the schema again."""
-    return jsonify(body), 200, poll_hint(task)
-
-
-def poll_hint(task: TaskView) -> dict[str, str]:
-    return {"openai-poll-after-ms": str(poll_after_ms(task))}
-
-
-# Finished tasks' answers, as JSON, by serializer, task and base URL. A finished task's answer never changes
-# (app.lifecycle.FINAL), and the serializers here are functions of the task and the base URL alone, so a
-# process renders each once. Nothing needs dropping on a delete: `task_view` has already found the task, live
-# and the caller's, before its answer is looked up.
-_answers: ExpiringCache[tuple[str, str, str], str] = ExpiringCache(ANSWERS_KEPT)
-
-
-def read_answer(task: TaskView, serialize: Callable[[TaskView], dict[str, Any]]
-                ) -> tuple[Response, int, dict[str, str]]:
-    """`with_poll_hint(task, serialize(task))` for a read, rendered once per process for a finished task."""
-    if task.state not in lifecycle.FINAL:
-        return with_poll_hint(task, serialize(task))
-    key = (serialize.__name__, task.public_id, base_url())
-    body = _answers.get(key)
-    if body is None:
-        body = f"{current_app.json.dumps(serialize(task))}\n"  # as jsonify renders it
-        _answers.put(key, body, ANSWER_SECONDS)
-    return Response(body, mimetype="application/json"), 200, poll_hint(task)
 
 
 @blp.route("", methods=["POST"])

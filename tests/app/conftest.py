@@ -1,16 +1,22 @@
 """Fixtures of the web front's unit tests."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from flask import Flask
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 
 from app import cache
 from app import db as app_db
-from app.extensions import db
+from app.extensions import db, finished_tasks
+from app.finished import FinishedTasks
+from app.models import Task
+from tests.conftest import Sim, make_settings, prepared_app
 
 
 @pytest.fixture
@@ -39,3 +45,34 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bool
     event.listen(Engine, "before_cursor_execute", record)
     yield seen
     event.remove(Engine, "before_cursor_execute", record)
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def listening(cache: FinishedTasks) -> FinishedTasks:
+    """The cache once its listener is subscribed (it starts on first use)."""
+    cache.get("video_none", 0)
+    eventually(lambda: cache.listening)
+    return cache
+
+
+@pytest.fixture
+def cached_app(tmp_path: Path, sim: Sim, redis_url: str) -> Iterator[Flask]:
+    app = prepared_app(make_settings(tmp_path / "instance", sim.url, REDIS_URL=redis_url))
+    yield app
+    finished_tasks.init(None, 0)
+
+
+def created(app: Flask, auth: dict[str, str], state: str) -> str:
+    public_id = app.test_client().post("/v1/videos", json={"model": "sora-2", "prompt": "a fox"},
+                                       headers=auth).json["id"]
+    with db.transaction() as session:
+        session.execute(update(Task).where(Task.public_id == public_id).values(
+            state=state, upstream_status="succeeded" if state == "completed" else state, progress=100,
+            completed_at=time.time()))
+    return public_id

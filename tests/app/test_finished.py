@@ -4,34 +4,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
 import redis
 from flask import Flask
-from sqlalchemy import update
 
-from app.extensions import db, finished_tasks
+from app.extensions import finished_tasks
 from app.finished import FinishedTasks
-from app.models import Task
 from app.ratelimit import fail_fast_client
-from tests.conftest import Sim, make_settings, new_token, prepared_app
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
-
-
-def listening(cache: FinishedTasks) -> FinishedTasks:
-    """The cache once its listener is subscribed (it starts on first use)."""
-    cache.get("video_none", 0)
-    eventually(lambda: cache.listening)
-    return cache
+from tests.app.conftest import created, eventually, listening
+from tests.conftest import new_token
 
 
 def row(state: str = "completed") -> SimpleNamespace:
@@ -109,26 +93,9 @@ def test_without_redis_nothing_is_kept(caplog: pytest.LogCaptureFixture) -> None
     assert "127.0.0.1:1" in warning.getMessage() and warning.exc_info is None
 
 
-@pytest.fixture
-def cached_app(tmp_path: Path, sim: Sim, redis_url: str) -> Iterator[Flask]:
-    app = prepared_app(make_settings(tmp_path / "instance", sim.url, REDIS_URL=redis_url))
-    yield app
-    finished_tasks.init(None, 0)
-
-
 def reads_of_tasks(statements: list[tuple[str, bool]]) -> int:
     return sum(1 for statement, _ in statements
                if statement.lstrip().startswith("SELECT") and "FROM tasks" in statement)
-
-
-def created(app: Flask, auth: dict[str, str], state: str) -> str:
-    public_id = app.test_client().post("/v1/videos", json={"model": "sora-2", "prompt": "a fox"},
-                                       headers=auth).json["id"]
-    with db.transaction() as session:
-        session.execute(update(Task).where(Task.public_id == public_id).values(
-            state=state, upstream_status="succeeded" if state == "completed" else state, progress=100,
-            completed_at=time.time()))
-    return public_id
 
 
 def test_a_finished_task_is_read_once_and_an_active_one_every_time(cached_app: Flask,
