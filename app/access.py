@@ -20,6 +20,7 @@ STARTED = "vidgate.started"
 TASK_ID = "vidgate.task_id"
 
 StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class AccessLog:
@@ -30,7 +31,7 @@ class AccessLog:
     fraction of them, and every request pays it.
     """
 
-    def __init__(self, wsgi_app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
+    def __init__(self, wsgi_app: WsgiApp) -> None:
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -8,14 +8,13 @@ from flask import Response, current_app, jsonify
 from werkzeug.exceptions import SecurityError
 
 from app import lifecycle
-from app.access import TASK_ID, StartResponse
+from app.access import TASK_ID, StartResponse, WsgiApp
 from app.auth import trusted_caller
 from app.cache import ExpiringCache
 from app.extensions import finished_tasks, rate_limiter
 from app.serializers import TaskView, base_url, poll_after_ms
 
 ANSWERS_KEPT, ANSWER_SECONDS = 10_000, 300.0  # about 0.6 KB an answer
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Serializer = Callable[[TaskView], dict[str, Any]]
 
 
@@ -86,7 +85,7 @@ class FinishedReads:
             return None
         try:
             body = _answers.get((serialize.__name__, public_id, base_url(environ)))
-        except SecurityError:  # a Host header werkzeug refuses: Flask answers it (400)
+        except SecurityError:  # a Host werkzeug refuses (TRUSTED_HOSTS; from 3.2 bad characters): Flask's to answer
             return None
         if body is None:
             return None
