@@ -25,9 +25,15 @@ def web_command(app: str, bind: str, workers: str) -> list[str]:
     one core and one GIL while the other idles (58 of 64 measured; BENCHMARKS.md, submit). The price: while a
     single worker drains on its way out (a HUP reload, a worker timeout), connections the kernel hands its socket
     wait and are reset at its exit unless the host sets `net.ipv4.tcp_migrate_req=1`. Deploys on a PaaS replace
-    whole processes, where a shared socket loses its queued connections the same way."""
+    whole processes, where a shared socket loses its queued connections the same way.
+
+    `--no-sendfile`: a stored video leaves in 256 KiB reads and writes (app.routes.videos.STREAM_BUFFER), as a
+    ranged read always did, instead of through gunicorn's one `socket.sendfile` call. Measured side by side with
+    nginx serving the same 1 GiB file, a whole-file download went from 74-82% of nginx's rate to 110-111% and
+    the web's CPU per GiB from 0.47 to 0.35-0.40 s (BENCHMARKS.md, content); memory stays flat (a buffer per
+    stream)."""
     return ["gunicorn", app, "-b", bind, "-k", "gthread", "--threads", str(WEB_THREADS), "-w", workers,
-            "--reuse-port", "--log-level", "warning"]
+            "--reuse-port", "--no-sendfile", "--log-level", "warning"]
 
 
 def process_table(*, port: str = "$PORT", simulator_port: str = "9100", embedded: bool = False) -> dict[str, str]:

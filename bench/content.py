@@ -207,7 +207,8 @@ def run(options: Options) -> Section:
         table(["read", "Vidgate MiB/s", "nginx MiB/s", "Vidgate / nginx"], rows),
         f"Web RSS (gunicorn master and both workers, sampled every 50 ms) was {baseline / 2**20:.0f} MB idle and "
         f"grew by at most {growth / 2**20:.1f} MB over every Vidgate download above. The web workers' CPU per GiB "
-        f"sent: {median(server_cpu['whole']):.2f} s for a whole file (gunicorn hands the open file to `sendfile`), "
+        f"sent: {median(server_cpu['whole']):.2f} s for a whole file (gunicorn writes what its file wrapper reads, "
+        "256 KiB at a time: `--no-sendfile`, see `app/processes.py`), "
         f"{median(server_cpu['ranged']):.2f} s for a range (werkzeug's range wrapper reads and writes it in 256 KiB "
         "chunks in Python).",
         "Ranged reads and conditional requests against the file's bytes:",
