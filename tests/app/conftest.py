@@ -47,18 +47,19 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bool
     event.remove(Engine, "before_cursor_execute", record)
 
 
-def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+def eventually(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Wait for `condition`; the deadline only bounds a failure (a loaded CI host may take a while)."""
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.01)
 
 
-def listening(cache: FinishedTasks) -> FinishedTasks:
+def listening(finished: FinishedTasks) -> FinishedTasks:
     """The cache once its listener is subscribed (it starts on first use)."""
-    cache.get("video_none", 0)
-    eventually(lambda: cache.listening)
-    return cache
+    finished.get("video_none", 0)
+    eventually(lambda: finished.listening)
+    return finished
 
 
 @pytest.fixture

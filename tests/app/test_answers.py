@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, request_started
+from flask import Flask, request, request_started
 from werkzeug.exceptions import SecurityError
 from werkzeug.test import TestResponse
 
@@ -25,7 +25,6 @@ def flask_requests(cached_app: Flask) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def record(_app: Flask, **_extra: Any) -> None:
-        from flask import request
         seen.append(request.path)
 
     request_started.connect(record, cached_app)
