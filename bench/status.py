@@ -8,6 +8,7 @@ from collections import Counter
 
 import sqlalchemy
 
+from app import lifecycle
 from app.routes import VIEW_BY_PUBLIC_ID
 from bench.common import Options, bench_stack, fmt_rate, ms, table, write_lines
 from bench.measure import Profiler, Summary, alternate, costed, paired_ratio, wrk_get
@@ -149,7 +150,7 @@ def run(options: Options) -> Section:
         large_read = read_ids(big_engine, like=small_read)
         small_ids = write_lines(workdir / "small.ids", [public_id for public_id, _ in small_read])
         large_ids = write_lines(workdir / "large.ids", [public_id for public_id, _ in large_read])
-        in_flight = sum(state not in ("completed", "failed") for _, state in small_read)
+        in_flight = sum(state not in lifecycle.FINAL for _, state in small_read)
         counts = [stack.query("SELECT count(*) FROM tasks")[0][0]]
         with big_engine.connect() as db:
             counts.append(db.execute(sqlalchemy.text("SELECT count(*) FROM tasks")).scalar())
