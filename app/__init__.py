@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_database_errors(app)
     register_teardown(app)
     register_finished_reads(app)
+    register_direct_creates(app)
     register_access_log(app)
     return app
 
@@ -86,6 +87,16 @@ def register_finished_reads(app: Flask) -> None:
 
     app.wsgi_app = FinishedReads(app.wsgi_app, {  # type: ignore[method-assign]
         videos.blp.url_prefix: video_object, generations.blp.url_prefix: generation_object})
+
+
+def register_direct_creates(app: Flask) -> None:
+    """Creates from trusted tokens run without Flask's dispatch; what they raise comes back to Flask to render."""
+    from app.creates import DirectCreates, raise_direct_failure
+    from app.routes import generations, videos
+
+    app.before_request(raise_direct_failure)
+    app.wsgi_app = DirectCreates(app, app.wsgi_app, {  # type: ignore[method-assign]
+        videos.blp.url_prefix: videos.create, generations.blp.url_prefix: generations.create})
 
 
 def register_access_log(app: Flask) -> None:

@@ -1,10 +1,10 @@
-"""Status answers: finished tasks' answers rendered once per process, and served again before Flask is reached."""
+"""JSON answers: their bytes, the poll hint, and finished tasks' answers kept per process and served before Flask."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app
 from werkzeug.exceptions import SecurityError
 
 from app import lifecycle
@@ -15,13 +15,20 @@ from app.extensions import finished_tasks, rate_limiter
 from app.serializers import TaskView, base_url, poll_after_ms
 
 ANSWERS_KEPT, ANSWER_SECONDS = 10_000, 300.0  # about 0.6 KB an answer
+JSON = "application/json"
 Serializer = Callable[[TaskView], dict[str, Any]]
 
 
 def with_poll_hint(task: TaskView, body: dict[str, Any]) -> tuple[Response, int, dict[str, str]]:
     """The answer, already in its schema's shape (see app.serializers): a ready Response, which flask-smorest
     passes through instead of dumping the body through the schema again."""
-    return jsonify(body), 200, poll_hint(task)
+    return Response(json_bytes(body), mimetype=JSON), 200, poll_hint(task)
+
+
+def json_bytes(body: dict[str, Any]) -> bytes:
+    """An answer's JSON as `jsonify` renders it outside debug mode (compact, one line), for every answer that is
+    rendered here or before Flask (app.creates), so both give the same bytes."""
+    return f"{current_app.json.dumps(body, separators=(',', ':'))}\n".encode()
 
 
 def poll_hint(task: TaskView) -> dict[str, str]:
@@ -42,9 +49,9 @@ def read_answer(task: TaskView, serialize: Serializer) -> tuple[Response, int, d
     key = (serialize.__name__, task.public_id, base_url())
     body = _answers.get(key)
     if body is None:
-        body = f"{current_app.json.dumps(serialize(task))}\n".encode()  # as jsonify renders it
+        body = json_bytes(serialize(task))
         _answers.put(key, body, ANSWER_SECONDS)
-    return Response(body, mimetype="application/json"), 200, poll_hint(task)
+    return Response(body, mimetype=JSON), 200, poll_hint(task)
 
 
 class FinishedReads:
@@ -69,7 +76,7 @@ class FinishedReads:
                 kept = self._kept(environ, serialize, public_id)
                 if kept is not None:
                     body, task = kept
-                    start_response("200 OK", [("Content-Type", "application/json"),
+                    start_response("200 OK", [("Content-Type", JSON),
                                               ("Content-Length", str(len(body))), *poll_hint(task).items()])
                     return [body]
         return self.wsgi_app(environ, start_response)

@@ -61,7 +61,11 @@ def caller() -> Caller:
     """The authenticated caller, within its token's rate limit (429 with Retry-After beyond it)."""
     if "caller" in g:
         return g.caller
-    who = authenticate()
+    return within_limit(authenticate())
+
+
+def within_limit(who: Caller) -> Caller:
+    """The caller, counted against its token's rate limit (429 with Retry-After beyond it)."""
     wait = rate_limiter.hit(str(who.token_id))
     if wait is not None:
         raise ApiError(429, "Rate limit reached for this token; retry after the indicated time.",

@@ -1,15 +1,18 @@
 """Unified dialect (SPEC 2.2): `/v1/video/generations` create and retrieve."""
 from __future__ import annotations
 
-from flask import request
+from typing import Any
+
+from flask import Request, request
 from flask_smorest import Blueprint
 
 from app.answers import read_answer, with_poll_hint
+from app.auth import Caller
 from app.normalize import read_body
 from app.routes import IDEMPOTENCY_KEY, caller, document_errors, task_view
 from app.routes.videos import CREATE_BODY, ERRORS
 from app.schemas import GenerationSchema, TaskSummarySchema
-from app.serializers import generation_object
+from app.serializers import TaskView, generation_object
 from app.submission import submit
 
 blp = Blueprint("generations", __name__, url_prefix="/v1/video/generations",
@@ -23,8 +26,13 @@ _summary = TaskSummarySchema()  # a unified create answers the first fields of t
 @document_errors(blp, *ERRORS)
 def create_generation():  # type: ignore[no-untyped-def]
     """Submit a generation in the unified format (the four request forms of seed 004 included)."""
-    task = submit(caller(), request, read_body(request), dialect="unified")
-    return with_poll_hint(task, _summary.dump(generation_object(task)))
+    return with_poll_hint(*create(caller(), request))
+
+
+def create(who: Caller, req: Request) -> tuple[TaskView, dict[str, Any]]:
+    """A create's whole work, and its answer's body: the route's, and app.creates' for a trusted token."""
+    task = submit(who, req, read_body(req), dialect="unified")
+    return task, _summary.dump(generation_object(task))
 
 
 @blp.route("/<string:task_id>", methods=["GET"])

@@ -4,13 +4,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Request, Response, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy import Select, bindparam, select
 from werkzeug.wsgi import wrap_file
 
 from app import lifecycle
 from app.answers import read_answer, with_poll_hint
+from app.auth import Caller
 from app.db import DriverSelect
 from app.errors import ApiError, bad_field
 from app.extensions import db, finished_tasks, storage
@@ -35,7 +36,7 @@ from app.schemas import (
     VideoListSchema,
     VideoSchema,
 )
-from app.serializers import VIEW_COLUMNS, video_object
+from app.serializers import VIEW_COLUMNS, TaskView, video_object
 from app.storage import thumbnail_key
 from app.submission import create_task, new_public_id, submit
 from app.video_request import VideoRequest
@@ -59,8 +60,13 @@ ERRORS = (400, 401, 403, 404, 409, 413, 415, 429)
 @document_errors(blp, *ERRORS)
 def create_video():  # type: ignore[no-untyped-def]
     """Create a video (multipart/form-data as the OpenAI SDK sends it, or JSON)."""
-    task = submit(caller(), request, read_body(request), dialect="openai", default_model="sora-2")
-    return with_poll_hint(task, video_object(task))
+    return with_poll_hint(*create(caller(), request))
+
+
+def create(who: Caller, req: Request) -> tuple[TaskView, dict[str, Any]]:
+    """A create's whole work, and its answer's body: the route's, and app.creates' for a trusted token."""
+    task = submit(who, req, read_body(req), dialect="openai", default_model="sora-2")
+    return task, video_object(task)
 
 
 @blp.route("", methods=["GET"])

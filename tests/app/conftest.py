@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request, request_started
 from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
+from werkzeug.test import TestResponse
 
 from app import cache
 from app import db as app_db
@@ -64,9 +65,42 @@ def listening(finished: FinishedTasks) -> FinishedTasks:
 
 @pytest.fixture
 def cached_app(tmp_path: Path, sim: Sim, redis_url: str) -> Iterator[Flask]:
-    app = prepared_app(make_settings(tmp_path / "instance", sim.url, REDIS_URL=redis_url))
+    yield from _redis_app(tmp_path, sim, redis_url)
+
+
+@pytest.fixture
+def limited_app(tmp_path: Path, sim: Sim, redis_url: str) -> Iterator[Flask]:
+    """A cached app whose tokens may make five requests a minute (counted in Redis, exactly)."""
+    yield from _redis_app(tmp_path, sim, redis_url, VIDGATE_RATE_LIMIT_PER_MINUTE="5")
+
+
+def _redis_app(tmp_path: Path, sim: Sim, redis_url: str, **env: str) -> Iterator[Flask]:
+    app = prepared_app(make_settings(tmp_path / "instance", sim.url, REDIS_URL=redis_url, **env))
     yield app
     finished_tasks.init(None, 0)
+
+
+def within_one_limit_window() -> None:
+    """Wait, if need be, so that the next few requests fall in one of the limiter's windows (the clock's minute)."""
+    if time.time() % 60 > 57:
+        time.sleep(60 - time.time() % 60)
+
+
+@pytest.fixture
+def flask_requests() -> Iterator[list[str]]:
+    """The paths of the requests that reached Flask (any app's)."""
+    seen: list[str] = []
+
+    def record(_app: Flask, **_extra: Any) -> None:
+        seen.append(request.path)
+
+    request_started.connect(record)
+    yield seen
+    request_started.disconnect(record)
+
+
+def comparable(response: TestResponse) -> tuple[int, list[tuple[str, str]], bytes]:
+    return response.status_code, [h for h in response.headers.items() if h[0] != "X-Request-Id"], response.data
 
 
 def created(app: Flask, auth: dict[str, str], state: str) -> str:

@@ -1,39 +1,18 @@
 """Finished reads answered before Flask: the same bytes the route gave, and anything else left to the routes."""
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, request, request_started
+from flask import Flask
 from werkzeug.exceptions import SecurityError
-from werkzeug.test import TestResponse
 
 from app import access, serializers
 from app.extensions import finished_tasks
-from tests.app.conftest import created, listening
-from tests.conftest import Sim, make_settings, new_token, prepared_app
+from tests.app.conftest import comparable, created, listening, within_one_limit_window
+from tests.conftest import new_token
 
 READS = ("/v1/videos/{}", "/v1/video/generations/{}")
-
-
-@pytest.fixture
-def flask_requests(cached_app: Flask) -> Iterator[list[str]]:
-    """The paths of the requests that reached Flask."""
-    seen: list[str] = []
-
-    def record(_app: Flask, **_extra: Any) -> None:
-        seen.append(request.path)
-
-    request_started.connect(record, cached_app)
-    yield seen
-    request_started.disconnect(record, cached_app)
-
-
-def comparable(response: TestResponse) -> tuple[int, list[tuple[str, str]], bytes]:
-    return response.status_code, [h for h in response.headers.items() if h[0] != "X-Request-Id"], response.data
 
 
 @pytest.mark.parametrize("state", ["completed", "failed"])
@@ -99,19 +78,9 @@ def test_a_host_werkzeug_refuses_goes_to_flask(cached_app: Flask, flask_requests
     assert flask_requests == [path]
 
 
-@pytest.fixture
-def limited_app(tmp_path: Path, sim: Sim, redis_url: str) -> Iterator[Flask]:
-    """A cached app whose tokens may make five requests a minute (counted in Redis, exactly)."""
-    app = prepared_app(make_settings(tmp_path / "instance", sim.url, REDIS_URL=redis_url,
-                                     VIDGATE_RATE_LIMIT_PER_MINUTE="5"))
-    yield app
-    finished_tasks.init(None, 0)
-
-
 @pytest.mark.parametrize("read", READS)
 def test_reads_answered_without_flask_count_once_against_the_limit(limited_app: Flask, read: str) -> None:
-    if time.time() % 60 > 57:  # the limiter's window is the wall clock's minute: start the reads in one window
-        time.sleep(60 - time.time() % 60)
+    within_one_limit_window()
     client, auth = limited_app.test_client(), {"Authorization": f"Bearer {new_token()}"}
     listening(finished_tasks)
     path = read.format(created(limited_app, auth, "completed"))  # the create is the first request
