@@ -35,6 +35,13 @@ def poll_hint(task: TaskView) -> dict[str, str]:
     return {"openai-poll-after-ms": str(poll_after_ms(task))}
 
 
+def answer_before_flask(start_response: StartResponse, task: TaskView, body: bytes) -> list[bytes]:
+    """A 200 of JSON bytes with the poll hint, from a middleware in front of Flask (FinishedReads, app.creates):
+    the headers `with_poll_hint` gives through Flask."""
+    start_response("200 OK", [("Content-Type", JSON), ("Content-Length", str(len(body))), *poll_hint(task).items()])
+    return [body]
+
+
 # Finished tasks' answers, as JSON, by serializer, task and base URL. A finished task's answer never changes
 # (app.lifecycle.FINAL), and the serializers here are functions of the task and the base URL alone, so a
 # process renders each once. Nothing needs dropping on a delete: the row of the task (app.finished) is looked up,
@@ -76,9 +83,7 @@ class FinishedReads:
                 kept = self._kept(environ, serialize, public_id)
                 if kept is not None:
                     body, task = kept
-                    start_response("200 OK", [("Content-Type", JSON),
-                                              ("Content-Length", str(len(body))), *poll_hint(task).items()])
-                    return [body]
+                    return answer_before_flask(start_response, task, body)
         return self.wsgi_app(environ, start_response)
 
     @staticmethod

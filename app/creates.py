@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, Request, request
 
 from app.access import StartResponse, WsgiApp
-from app.answers import JSON, json_bytes, poll_hint
+from app.answers import answer_before_flask, json_bytes
 from app.auth import Caller, trusted_caller
 from app.routes import within_limit
 from app.serializers import TaskView
@@ -56,9 +56,7 @@ class DirectCreates:
             return self.wsgi_app(environ, start_response)
         finally:
             req.close()  # uploaded files, as Flask closes them at the end of a request
-        start_response("200 OK", [("Content-Type", JSON), ("Content-Length", str(len(answer))),
-                                  *poll_hint(task).items()])
-        return [answer]
+        return answer_before_flask(start_response, task, answer)
 
 
 def raise_direct_failure() -> None:
