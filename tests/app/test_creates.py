@@ -1,6 +1,7 @@
 """Creates run before Flask for a trusted token: the answer the route gives, and errors rendered by Flask, once."""
 from __future__ import annotations
 
+import gc
 import io
 from typing import Any
 
@@ -149,3 +150,22 @@ def test_an_unexpected_error_is_a_500_in_the_envelope_and_runs_once(
     response = post(cached_app, "/v1/videos", auth)
     assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
     assert calls == ["submit"] and flask_requests == ["/v1/videos"]
+
+
+@pytest.mark.parametrize("kind", ["json", "multipart"])
+def test_a_create_without_flask_leaves_no_cycle_for_the_garbage_collector(cached_app: Flask, kind: str) -> None:
+    # A request that points at its environ, which points back at it, lives until a collection finds it: at
+    # thousands of creates a second, collections every few milliseconds (BENCHMARKS.md, item 1, session 18).
+    auth = {"Authorization": f"Bearer {new_token()}"}
+    post(cached_app, "/v1/videos", auth, kind=kind)  # the token's first request: trusted from then on
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection would free is kept in gc.garbage, to be looked at
+    try:
+        responses = [post(cached_app, "/v1/videos", auth, kind=kind) for _ in range(3)]
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, form_parser.Request)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert left == []
