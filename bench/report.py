@@ -116,7 +116,7 @@ How the numbers are made:
 - **Requirements.** `apt-get install -y wrk nginx`; `pip install psutil py-spy aiohttp` into the project's
   virtualenv (aiohttp already comes with the dev extra); `runuser` and PostgreSQL's server binaries, as for
   `tests/faults`. The peer benchmark creates `bench/.venv-litellm` (python3 -m venv) on first use and installs
-  `litellm[proxy]` there. A whole run takes about 35 minutes; `--no-profile` skips the py-spy rounds, and
+  `litellm[proxy]` there. A whole run takes about 40 minutes; `--no-profile` skips the py-spy rounds, and
   `--worker POOL:N` and `--worker-processes P` rerun polling and pipeline with another Celery pool or several
   worker processes on the vendor's queue (printed, not written).
 - **What the figures are not.** The vendor is a simulator on loopback that answers in about a millisecond, and
