@@ -77,11 +77,12 @@ def run(options: Options) -> Section:
         "Redis INCR per request, a rate-limited create done the plain way, with no framework logic (Vidgate's "
         "limiter pays its Redis round trip once per share of a token's budget). Beat and the workers "
         "are stopped so only the web front is measured (a create writes its row and sends nothing: beat's dispatcher "
-        "sends the submission). "
+        "sends the submission). The floor's latency shows what a durable write costs the tail on this host, with "
+        "no framework at all. "
         f"{rounds} alternating rounds of {seconds:.0f} s per case after a warm-up run; medians; ratio = median of "
         "per-round ratios. Latency in ms (p50 / p99).",
         table(["body", "c", "Vidgate req/s", "Vidgate p50 / p99", "ceiling req/s", "ceiling p50 / p99",
-               "/healthz req/s", "floor req/s", "Vidgate / ceiling", "floor / ceiling",
+               "/healthz req/s", "floor req/s", "floor p50 / p99", "Vidgate / ceiling", "floor / ceiling",
                "web CPU ms/request (Vidgate / ceiling / healthz)", "errors",
                "wrk CPU (cores)"], rows),
         f"Sanity: the measured rounds got {accepted:,} answered creates and the tasks table holds {written:,} rows "
@@ -94,12 +95,13 @@ def _row(body: str, concurrency: int, results: dict[str, list[LoadResult]]) -> t
     target, ceiling, healthz = (Summary.of(results[k]) for k in ("vidgate", "ceiling", "healthz"))
     ratio = paired_ratio([r.rps for r in results["vidgate"]], [r.rps for r in results["ceiling"]])
     client = max(target.client_cpu, ceiling.client_cpu, healthz.client_cpu)
-    floor_rate, floor_ratio = "-", "-"
+    floor_rate, floor_latency, floor_ratio = "-", "-", "-"
     if "floor" in results:
-        floor_rate = fmt_rate(Summary.of(results["floor"]).rps)
+        floor = Summary.of(results["floor"])
+        floor_rate, floor_latency = fmt_rate(floor.rps), target_latency(floor)
         floor_ratio = f"{paired_ratio([r.rps for r in results['floor']], [r.rps for r in results['ceiling']]):.0%}"
     row = [body, str(concurrency), fmt_rate(target.rps), target_latency(target), fmt_rate(ceiling.rps),
-           target_latency(ceiling), fmt_rate(healthz.rps), floor_rate, f"{ratio:.0%}", floor_ratio,
+           target_latency(ceiling), fmt_rate(healthz.rps), floor_rate, floor_latency, f"{ratio:.0%}", floor_ratio,
            f"{target.server_ms:.2f} / {ceiling.server_ms:.2f} / {healthz.server_ms:.2f}",
            f"{target.errors} / {ceiling.errors}", f"{client:.2f}"]
     return row, ratio, target
