@@ -94,9 +94,6 @@ class LoadResult:
     client_cpu: float  # wrk's CPU time / wall time (1.0 = one core)
     server_ms: float = float("nan")  # CPU ms per request of the server processes named (see `costed`)
 
-    def latency(self) -> str:
-        return f"{self.p50_ms:.1f} / {self.p99_ms:.1f}"
-
 
 def wrk(url: str, script: str, args: Sequence[str], connections: int, seconds: float,
         threads: int | None = None) -> LoadResult:
@@ -175,6 +172,11 @@ class Summary:
                    median(r.p99_ms for r in results), sum(r.errors for r in results),
                    max(r.client_cpu for r in results), sum(r.requests for r in results),
                    median(r.server_ms for r in results))
+
+    @property
+    def latency(self) -> str:
+        """The table cell "p50 / p99" in ms."""
+        return f"{self.p50_ms:.1f} / {self.p99_ms:.1f}"
 
 
 # --- curl downloads ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common import Options, bench_stack, fmt_rate, ms, pause_back_end, table, write_lines
+from bench.common import Options, bench_stack, fmt_rate, pause_back_end, table, write_lines
 from bench.measure import LoadResult, Summary, alternate, bulk_requests, paired_ratio, wrk_get, wrk_post
 from bench.report import ROOT, Section, Verdict
 from harness.services import environment, free_port, wait_for_http, wait_for_port
@@ -147,8 +147,8 @@ def run(options: Options) -> Section:
 def _row(concurrency: int, results: dict[str, list[LoadResult]], ratio: float,
          upstream: dict[str, list[float]] | None) -> list[str]:
     ours, theirs = Summary.of(results["vidgate"]), Summary.of(results["litellm"])
-    row = [str(concurrency), fmt_rate(ours.rps), f"{ms(ours.p50_ms)} / {ms(ours.p99_ms)}", fmt_rate(theirs.rps),
-           f"{ms(theirs.p50_ms)} / {ms(theirs.p99_ms)}", f"{ratio:.2f}x"]
+    row = [str(concurrency), fmt_rate(ours.rps), ours.latency, fmt_rate(theirs.rps), theirs.latency,
+           f"{ratio:.2f}x"]
     if upstream is not None:
         count = len(results["vidgate"])  # the warm-up run was counted first: skip it
         vidgate, litellm = upstream["vidgate"][-count:], upstream["litellm"][-count:]

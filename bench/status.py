@@ -10,7 +10,7 @@ import sqlalchemy
 
 from app import lifecycle
 from app.routes import VIEW_BY_PUBLIC_ID
-from bench.common import Options, bench_stack, fmt_rate, ms, table, write_lines
+from bench.common import Options, bench_stack, fmt_rate, table, write_lines
 from bench.measure import Profiler, Summary, alternate, costed, paired_ratio, wrk_get
 from bench.report import Section, Verdict
 from config.settings import normalise_database_url
@@ -174,9 +174,8 @@ def run(options: Options) -> Section:
             floor_ratio = paired_ratio([r.rps for r in results["floor"]], [r.rps for r in results["ceiling"]])
             growth = paired_ratio([r.p50_ms for r in results["large"]], [r.p50_ms for r in results["small"]])
             client = max(s.client_cpu for s in (small, big, top))
-            rows.append([str(concurrency), fmt_rate(small.rps), f"{ms(small.p50_ms)} / {ms(small.p99_ms)}",
-                         fmt_rate(big.rps), f"{ms(big.p50_ms)} / {ms(big.p99_ms)}", fmt_rate(top.rps),
-                         f"{ms(top.p50_ms)} / {ms(top.p99_ms)}", fmt_rate(bottom.rps), f"{ratio:.0%}",
+            rows.append([str(concurrency), fmt_rate(small.rps), small.latency, fmt_rate(big.rps), big.latency,
+                         fmt_rate(top.rps), top.latency, fmt_rate(bottom.rps), f"{ratio:.0%}",
                          f"{floor_ratio:.0%}", f"{growth:.2f}x",
                          f"{small.server_ms:.2f} / {top.server_ms:.2f}",
                          f"{small.errors} / {big.errors} / {top.errors}", f"{client:.2f}"])

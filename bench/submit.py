@@ -98,17 +98,13 @@ def _row(body: str, concurrency: int, results: dict[str, list[LoadResult]]) -> t
     floor_rate, floor_latency, floor_ratio = "-", "-", "-"
     if "floor" in results:
         floor = Summary.of(results["floor"])
-        floor_rate, floor_latency = fmt_rate(floor.rps), target_latency(floor)
+        floor_rate, floor_latency = fmt_rate(floor.rps), floor.latency
         floor_ratio = f"{paired_ratio([r.rps for r in results['floor']], [r.rps for r in results['ceiling']]):.0%}"
-    row = [body, str(concurrency), fmt_rate(target.rps), target_latency(target), fmt_rate(ceiling.rps),
-           target_latency(ceiling), fmt_rate(healthz.rps), floor_rate, floor_latency, f"{ratio:.0%}", floor_ratio,
+    row = [body, str(concurrency), fmt_rate(target.rps), target.latency, fmt_rate(ceiling.rps), ceiling.latency,
+           fmt_rate(healthz.rps), floor_rate, floor_latency, f"{ratio:.0%}", floor_ratio,
            f"{target.server_ms:.2f} / {ceiling.server_ms:.2f} / {healthz.server_ms:.2f}",
            f"{target.errors} / {ceiling.errors}", f"{client:.2f}"]
     return row, ratio, target
-
-
-def target_latency(summary: Summary) -> str:
-    return f"{ms(summary.p50_ms)} / {ms(summary.p99_ms)}"
 
 
 def _write(path: Path, text: str) -> Path:
