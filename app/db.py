@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import select
+import time
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from sqlalchemy import Select, create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
 # Without pre-ping, pooled connections are replaced after this many seconds, well inside the idle timeouts of
 # NAT gateways and load balancers (AWS NLB: 350 s) that drop a connection without telling either end.
@@ -112,10 +114,19 @@ def _replace_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: An
     timeout), so anything readable on the socket means the connection is gone. A connection that dies
     later still fails its request with the 503 `database_unavailable`, and SQLAlchemy then replaces it.
     """
-    poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN)
-    if poller.poll(0):
+    if closed_by_server(dbapi_connection):
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def closed_by_server(dbapi_connection: Any) -> bool:
+    """Whether the server has said goodbye on an idle connection (see _replace_if_closed_by_server); False for a
+    driver without a socket (SQLite)."""
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if fileno is None:
+        return False
+    poller = select.poll()
+    poller.register(fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def column_default(column: Any) -> Any:
@@ -126,27 +137,32 @@ def column_default(column: Any) -> Any:
     return default.arg if default.is_scalar else COMPUTED
 
 
-def on_driver(engine: Engine, statement: str, params: Sequence[Any] | Mapping[str, Any]
-              ) -> tuple[list[Any], Sequence[Any] | None]:
+def on_driver(engine: Engine, statement: str, params: Sequence[Any] | Mapping[str, Any],
+              held: HeldConnection | None = None) -> tuple[list[Any], Sequence[Any] | None]:
     """Run one statement through the driver itself, on a connection from `engine`'s pool: the rows it returns and
     the cursor's description of their columns (None for a statement that returns none).
 
     For the web's hottest statements, where SQLAlchemy's execution machinery (its Connection, compiled cache,
     result objects) costs more CPU than the driver's own work. The pool's checks at checkout still run; errors
     come out as SQLAlchemy's, as if it had run the statement, and a connection found dead is invalidated rather
-    than given back to the pool.
+    than given back to the pool. With `held`, the connection it keeps is used if it has one, and the connection
+    is kept there afterwards instead of being given back (see HeldConnection).
     """
     dialect = engine.dialect
-    connection = None
+    connection = held.take(engine) if held is not None else None
     try:
-        connection = engine.raw_connection()  # the driver's own error if it cannot connect: translated below
+        if connection is None:
+            connection = engine.raw_connection()  # the driver's own error if it cannot connect: translated below
         cursor = connection.cursor()
         try:
             cursor.execute(statement, params)
             description = cursor.description
-            return (cursor.fetchall() if description is not None else []), description
+            rows = cursor.fetchall() if description is not None else []
         finally:
             cursor.close()
+        if held is not None and held.keep(engine, connection):
+            connection = None  # kept for the caller's next statement: not given back below
+        return rows, description
     except dialect.loaded_dbapi.Error as error:
         disconnected = dialect.is_disconnect(error, connection and connection.dbapi_connection, None)
         if disconnected and connection is not None:
@@ -156,6 +172,55 @@ def on_driver(engine: Engine, statement: str, params: Sequence[Any] | Mapping[st
     finally:
         if connection is not None:
             connection.close()
+
+
+class HeldConnection:
+    """A connection of an engine's pool kept checked out between the statements of a caller that runs one at a
+    time (app.group_insert: one write under way per process), for `on_driver(..., held=)`.
+
+    Checking a connection out of the pool and back in cost a create about 20 us of CPU, a tenth of its work in
+    process (BENCHMARKS.md, item 1, session 22). The connection goes back to the pool, and the next statement
+    checks one out again with the pool's checks (recycling), when HOLD_SECONDS have passed since its last
+    statement, when a statement fails, and when the caller's engine changes. One the server has closed meanwhile
+    is replaced before it is used, as the web's pool replaces one at checkout (_replace_if_closed_by_server).
+    """
+
+    def __init__(self) -> None:
+        self._held: tuple[PoolProxiedConnection, Engine, float] | None = None
+
+    def take(self, engine: Engine) -> PoolProxiedConnection | None:
+        """The connection kept from the last statement, if it is `engine`'s and recent; None to check one out."""
+        held, self._held = self._held, None
+        if held is None:
+            return None
+        connection, owner, last_used = held
+        if closed_by_server(connection.dbapi_connection):
+            connection.invalidate()  # closed and given back: the pool opens a fresh one in its place
+        elif owner is engine and time.monotonic() - last_used < HOLD_SECONDS:
+            return connection
+        else:
+            connection.close()
+        return None
+
+    def keep(self, engine: Engine, connection: PoolProxiedConnection) -> bool:
+        """Keep `connection`, which has just run a statement, unless `engine`'s pool is not one to keep from."""
+        if not isinstance(engine.pool, QueuePool):
+            return False  # SQLite's in-memory pools: a connection per thread, and the next writer is another thread
+        self._held = (connection, engine, time.monotonic())
+        return True
+
+    def forget(self) -> None:
+        """In a forked child: the parent's connection is never used here, nor collected, which would give it to
+        this process's copy of the pool or close the parent's session."""
+        if self._held is not None:
+            _INHERITED.append(self._held[0])
+            self._held = None
+
+
+# A connection is given back to the pool this long after its last statement (see HeldConnection): a stream of
+# creates keeps one, and one kept through a pause is checked again.
+HOLD_SECONDS = 1.0
+_INHERITED: list[PoolProxiedConnection] = []
 
 
 class DriverSelect:

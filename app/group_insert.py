@@ -10,7 +10,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from app.db import COMPUTED, column_default, on_driver
+from app.db import COMPUTED, HeldConnection, column_default, on_driver
 
 # Far more than a web process has threads (so every row waiting is taken at once) and far below PostgreSQL's
 # 65,535 parameters a statement (a task row has about 25).
@@ -49,10 +49,11 @@ class GroupInsert:
     error (the database unreachable) reaches every caller. Errors are SQLAlchemy's (IntegrityError,
     OperationalError, ...), as if SQLAlchemy had run the statement.
 
-    The statement goes to the driver as it is, on a connection from `engine()`'s pool (an autocommit engine): for
-    a row written alone, SQLAlchemy's execution of the same INSERT (its Connection, result and insertmanyvalues
-    machinery) took 308 us of a create's 716 us of CPU, this way 165 us. The rows of a GroupInsert give the same
-    columns; a column a row leaves out takes its scalar default (a computed default must be given).
+    The statement goes to the driver as it is, on a connection of `engine()`'s pool (an autocommit engine) kept
+    between writes (app.db.HeldConnection): for a row written alone, SQLAlchemy's execution of the same INSERT
+    (its Connection, result and insertmanyvalues machinery) took 308 us of a create's 716 us of CPU, this way
+    165 us. The rows of a GroupInsert give the same columns; a column a row leaves out takes its scalar default
+    (a computed default must be given).
     """
 
     def __init__(self, table: Table, key: str, engine: Callable[[], Engine], max_rows: int = MAX_ROWS) -> None:
@@ -61,10 +62,12 @@ class GroupInsert:
         self._engine = engine
         self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
         self._max_rows = max_rows
+        self._connection = HeldConnection()  # writes are one at a time, so one connection serves them all
         self._reset()
         os.register_at_fork(after_in_child=self._reset)  # a child starts with none of its parent's waiting rows
 
     def _reset(self) -> None:
+        self._connection.forget()
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._writing = False  # invariant: rows queue only while a write is under way
@@ -129,7 +132,7 @@ class GroupInsert:
             for name, default, process in plan.columns:
                 value = values.get(name, default)
                 params.append(process(value) if process is not None else value)
-        keys, _ = on_driver(engine, plan.statement(len(rows)), params)
+        keys, _ = on_driver(engine, plan.statement(len(rows)), params, held=self._connection)
         return [key for (key,) in keys]
 
     def _plan(self, dialect: Any, values: dict[str, Any]) -> _Plan:

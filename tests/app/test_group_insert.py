@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, MetaData, String, Table, select
+from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, MetaData, String, Table, event, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from app.db import Database
+from app import db as db_module
+from app.db import Database, closed_by_server
 from app.group_insert import GroupInsert, _Pending
 
 metadata = MetaData()
@@ -172,6 +173,7 @@ def test_a_failing_database_reaches_every_caller_of_the_group_and_nothing_is_lef
     results = Inserts(failing, [row("a"), row("b"), row("c")]).wait()
     assert all(isinstance(result, OperationalError | ProgrammingError) for result in results)
     assert not failing._writing and failing._queue == []
+    assert database.autocommit_engine.pool.checkedout() == 0  # a connection that failed a statement is not kept
     with pytest.raises((OperationalError, ProgrammingError)):
         failing.insert(row("again"))  # answered again, not left waiting for a write that will never come
     assert new_group(database).insert(row("after")) == "after"
@@ -219,6 +221,57 @@ def test_a_row_without_a_computed_default_or_with_a_stranger_column_is_refused(d
     with pytest.raises(ValueError, match="colour"):
         group.insert({**row("t"), "colour": "red"})
     assert not group._writing and ids(database, ["s", "t"]) == {}
+
+
+def checkouts(database: Database) -> list[int]:
+    """Grows by one each time the group's engine hands out a connection."""
+    counted: list[int] = []
+    event.listen(database.autocommit_engine, "checkout", lambda *_: counted.append(1))
+    return counted
+
+
+def test_writes_in_a_stream_share_one_connection_and_one_after_a_pause_checks_out_again(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group, counted = new_group(database), checkouts(database)
+    assert [group.insert(row(key)) for key in "abc"] == ["a", "b", "c"]
+    assert len(counted) == 1 and database.autocommit_engine.pool.checkedout() == 1
+    monkeypatch.setattr(db_module, "HOLD_SECONDS", 0.0)
+    assert group.insert(row("d")) == "d"
+    assert len(counted) == 2 and database.autocommit_engine.pool.checkedout() == 1  # the old one given back
+
+
+def test_a_held_connection_the_server_closed_is_replaced_before_it_is_used(postgres_url: str) -> None:
+    database = Database()
+    database.init(postgres_url)
+    metadata.create_all(database.engine)
+    with database.autocommit() as connection:
+        connection.execute(owners.insert(), [{"id": 1}])
+    group = new_group(database)
+    assert group.insert(row("before")) == "before"
+    held = group._connection._held[0].dbapi_connection  # type: ignore[index]
+    backend = held.get_backend_pid()
+    with database.autocommit() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    deadline = time.monotonic() + 10
+    while not closed_by_server(held) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert closed_by_server(held)
+    assert group.insert(row("after")) == "after"  # not the 503 of a dead connection
+    assert group._connection._held[0].dbapi_connection.get_backend_pid() != backend  # type: ignore[index]
+    assert set(ids(database, ["before", "after"])) == {"before", "after"}
+    for engine in (database.engine, database.autocommit_engine):
+        engine.dispose()
+
+
+def test_a_forked_child_neither_uses_nor_gives_back_its_parents_connection(database: Database) -> None:
+    group = new_group(database)
+    group.insert(row("a"))
+    parents = group._connection._held[0]  # type: ignore[index]
+    group._reset()  # what runs in a forked child
+    assert group._connection._held is None and db_module._INHERITED[-1] is parents
+    assert database.autocommit_engine.pool.checkedout() == 1  # not handed to this process's copy of the pool
+    db_module._INHERITED.pop().close()
 
 
 @pytest.mark.parametrize("url", ["postgresql+psycopg2://postgres@127.0.0.1:1/nowhere", "sqlite:////no/such/folder/items.db"])
