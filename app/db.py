@@ -174,6 +174,13 @@ def on_driver(engine: Engine, statement: str, params: Sequence[Any] | Mapping[st
             connection.close()
 
 
+# A connection is given back to the pool this long after its last statement (see HeldConnection): a stream of
+# creates keeps one, and one kept through a pause is checked again.
+HOLD_SECONDS = 1.0
+# Connections of a parent process a forked child holds on to (HeldConnection.forget).
+_INHERITED: list[PoolProxiedConnection] = []
+
+
 class HeldConnection:
     """A connection of an engine's pool kept checked out between the statements of a caller that runs one at a
     time (app.group_insert: one write under way per process), for `on_driver(..., held=)`.
@@ -215,12 +222,6 @@ class HeldConnection:
         if self._held is not None:
             _INHERITED.append(self._held[0])
             self._held = None
-
-
-# A connection is given back to the pool this long after its last statement (see HeldConnection): a stream of
-# creates keeps one, and one kept through a pause is checked again.
-HOLD_SECONDS = 1.0
-_INHERITED: list[PoolProxiedConnection] = []
 
 
 class DriverSelect:

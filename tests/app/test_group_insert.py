@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,13 @@ items = Table(
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     url = (request.getfixturevalue("postgres_url") if request.param == "postgresql"
            else f"sqlite:///{tmp_path / 'items.db'}")
+    with items_database(url) as database:
+        yield database
+
+
+@contextmanager
+def items_database(url: str) -> Iterator[Database]:
+    """A Database at `url` with the tables above and owner 1, its engines disposed afterwards."""
     database = Database()
     database.init(url)
     metadata.create_all(database.engine)
@@ -242,26 +250,20 @@ def test_writes_in_a_stream_share_one_connection_and_one_after_a_pause_checks_ou
 
 
 def test_a_held_connection_the_server_closed_is_replaced_before_it_is_used(postgres_url: str) -> None:
-    database = Database()
-    database.init(postgres_url)
-    metadata.create_all(database.engine)
-    with database.autocommit() as connection:
-        connection.execute(owners.insert(), [{"id": 1}])
-    group = new_group(database)
-    assert group.insert(row("before")) == "before"
-    held = group._connection._held[0].dbapi_connection  # type: ignore[index]
-    backend = held.get_backend_pid()
-    with database.autocommit() as connection:
-        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
-    deadline = time.monotonic() + 10
-    while not closed_by_server(held) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert closed_by_server(held)
-    assert group.insert(row("after")) == "after"  # not the 503 of a dead connection
-    assert group._connection._held[0].dbapi_connection.get_backend_pid() != backend  # type: ignore[index]
-    assert set(ids(database, ["before", "after"])) == {"before", "after"}
-    for engine in (database.engine, database.autocommit_engine):
-        engine.dispose()
+    with items_database(postgres_url) as database:
+        group = new_group(database)
+        assert group.insert(row("before")) == "before"
+        held = group._connection._held[0].dbapi_connection  # type: ignore[index]
+        backend = held.get_backend_pid()
+        with database.autocommit() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        deadline = time.monotonic() + 10
+        while not closed_by_server(held) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert closed_by_server(held)
+        assert group.insert(row("after")) == "after"  # not the 503 of a dead connection
+        assert group._connection._held[0].dbapi_connection.get_backend_pid() != backend  # type: ignore[index]
+        assert set(ids(database, ["before", "after"])) == {"before", "after"}
 
 
 def test_a_forked_child_neither_uses_nor_gives_back_its_parents_connection(database: Database) -> None:
