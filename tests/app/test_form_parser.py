@@ -11,7 +11,7 @@ from werkzeug.datastructures import FileStorage
 
 from app import form_parser
 from app.errors import register_errorhandlers
-from app.form_parser import SPOOL_BYTES, Request
+from app.form_parser import READ_BYTES, SPOOL_BYTES, Request
 
 BOUNDARY = "testboundary42"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -69,6 +69,17 @@ def test_fields_and_files_are_parsed_in_order_with_repeated_names(echo: FlaskCli
     assert all(stream.closed for stream in echo.application.config["opened"])  # closed with the request
 
 
+def test_a_text_field_longer_than_one_read_arrives_whole_in_its_own_charset(echo: FlaskClient) -> None:
+    echo.application.config.update(MAX_FORM_MEMORY_SIZE=4 * READ_BYTES)
+    prompt = "a fox \u72d0 in snow; " * (2 * READ_BYTES // 20)  # longer than one read of the body
+    assert len(prompt.encode()) > READ_BYTES
+    latin = f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"style\"\r\n" \
+            f"Content-Type: text/plain; charset=latin-1\r\n\r\n".encode() + "caf\u00e9".encode("latin-1") + b"\r\n"
+    response = post(echo, latin + form(("prompt", prompt.encode())))
+    assert response.status_code == 200, response.json
+    assert response.json["fields"] == [["style", "caf\u00e9"], ["prompt", prompt]]
+
+
 def test_urlencoded_forms_still_parse(echo: FlaskClient) -> None:
     response = post(echo, b"model=sora-2&prompt=a+fox", "application/x-www-form-urlencoded")
     assert response.json["fields"] == [["model", "sora-2"], ["prompt", "a fox"]]
@@ -80,6 +91,8 @@ def test_urlencoded_forms_still_parse(echo: FlaskClient) -> None:
     (f"--{BOUNDARY}\r\nContent-Type: text/plain\r\n\r\nno disposition\r\n--{BOUNDARY}--\r\n".encode(), MULTIPART),
     (form(("prompt", b"\xff\xfe not utf-8")), MULTIPART),
     (form(("prompt", b"a fox")), "multipart/form-data"),  # no boundary
+    (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain; charset=no-such"
+     f"\r\n\r\nb\r\n--{BOUNDARY}--\r\n".encode(), MULTIPART),  # a charset Python does not know
 ])
 def test_a_malformed_body_is_a_400_that_says_so(echo: FlaskClient, body: bytes, content_type: str) -> None:
     response = post(echo, body, content_type)
